@@ -1,0 +1,32 @@
+# Both targets create or update .venv themselves; nothing else needs installing first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# This machine serves a local CPU build of torch 2.13.0; an unpinned torch pulls a multi-GB CUDA build.
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev,sb3]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) scripts/train_tictactoe.py
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+bench: $(STAMP)
+	$(PY) scripts/bench_tictactoe.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .hypothesis *.egg-info
