@@ -33,13 +33,14 @@ def test_sb3_env_checker(env_id):
 def test_make_vec_sync_and_async(env_id, mode, autoreset_mode):
     envs = gym.make_vec(env_id, num_envs=3, vectorization_mode=mode, vector_kwargs={"autoreset_mode": autoreset_mode})
     observations, info = envs.reset(seed=0)
-    assert observations.shape == (3, *envs.single_observation_space.shape)
+    assert envs.observation_space.contains(observations)
+    envs.action_space.seed(0)
     rng = np.random.default_rng(0)
     episodes_ended = 0
     for _ in range(40):
-        masks = info["action_mask"].astype(bool)
-        # A finished sub-env (NEXT_STEP) has an all-zero mask; any action is ignored on its reset step.
-        actions = np.array([rng.choice(np.flatnonzero(m)) if m.any() else 0 for m in masks])
+        actions = envs.action_space.sample()
+        if "action_mask" in info:  # legal moves only; a finished sub-env has an all-zero mask and ignores its action
+            actions = np.array([rng.choice(np.flatnonzero(m)) if m.any() else 0 for m in info["action_mask"]])
         observations, rewards, terminated, truncated, info = envs.step(actions)
         assert envs.observation_space.contains(observations)
         assert rewards.shape == (3,) and terminated.dtype == bool

@@ -6,17 +6,23 @@ Importing the package registers every env under the ``text_envs/`` namespace; ``
 
 from gymnasium.envs.registration import register, registry
 
+from text_envs.text_generation import TextGenerationEnv
+from text_envs.text_generation_vector import TextGenerationVectorEnv
 from text_envs.tictactoe import TicTacToeEnv
 from text_envs.tictactoe_vector import TicTacToeVectorEnv
 
-__all__ = ["TicTacToeEnv", "TicTacToeVectorEnv", "ENV_IDS"]
+__all__ = ["ENV_IDS", "TextGenerationEnv", "TextGenerationVectorEnv", "TicTacToeEnv", "TicTacToeVectorEnv"]
 __version__ = "0.1.0"
 
-ENV_IDS = ("text_envs/TicTacToe-v0",)
+_ENTRY_POINTS = {
+    "text_envs/TicTacToe-v0": ("text_envs.tictactoe:TicTacToeEnv", "text_envs.tictactoe_vector:TicTacToeVectorEnv"),
+    "text_envs/TextGeneration-v0": (
+        "text_envs.text_generation:TextGenerationEnv",
+        "text_envs.text_generation_vector:TextGenerationVectorEnv",
+    ),
+}
+ENV_IDS = tuple(_ENTRY_POINTS)
 
-if "text_envs/TicTacToe-v0" not in registry:
-    register(
-        id="text_envs/TicTacToe-v0",
-        entry_point="text_envs.tictactoe:TicTacToeEnv",
-        vector_entry_point="text_envs.tictactoe_vector:TicTacToeVectorEnv",
-    )
+for _env_id, (_entry_point, _vector_entry_point) in _ENTRY_POINTS.items():
+    if _env_id not in registry:
+        register(id=_env_id, entry_point=_entry_point, vector_entry_point=_vector_entry_point)

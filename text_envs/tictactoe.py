@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import gymnasium as gym
@@ -10,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from text_envs import tictactoe_rules as rules
+from text_envs.actions import check_discrete_action
 from text_envs.agent_protocol import Agent, accepts_action_masks, predict_actions
 from text_envs.tictactoe_render import render_rgb
 
@@ -26,17 +26,6 @@ def check_opponent(opponent: str | Agent) -> str | Agent:
     elif not callable(getattr(opponent, "predict", None)):
         raise TypeError(f"opponent {opponent!r} has no predict(observation, ...) method")
     return opponent
-
-
-def check_move(action: Any, num_cells: int = rules.NUM_CELLS) -> int:
-    """The action as a cell index ``0..8``; a non-integer or out-of-range action raises ``ValueError``."""
-    try:
-        move = operator.index(action)
-    except TypeError:
-        raise ValueError(f"action must be an integer cell index 0..{num_cells - 1}, got {action!r}") from None
-    if not 0 <= move < num_cells:
-        raise ValueError(f"action must be an integer cell index 0..{num_cells - 1}, got {move}")
-    return move
 
 
 class TicTacToeEnv(gym.Env[np.ndarray, np.int64]):
@@ -148,7 +137,7 @@ class TicTacToeEnv(gym.Env[np.ndarray, np.int64]):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._done:
             raise RuntimeError("step() called before reset() or after the episode ended; call reset() first")
-        move = check_move(action)
+        move = check_discrete_action(action, rules.NUM_CELLS, "cell index")
         if not rules.LEGAL_MOVES[self._state, move]:
             if self.raise_on_illegal_move:
                 raise ValueError(f"illegal move: cell {move} is occupied\n{rules.render_text(self._state)}")

@@ -10,6 +10,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from text_envs import tictactoe_rules as rules
+from text_envs.actions import check_discrete_actions
 from text_envs.agent_protocol import Agent, accepts_action_masks, predict_actions
 from text_envs.tictactoe import TicTacToeEnv, check_opponent
 from text_envs.tictactoe_render import render_rgb
@@ -98,11 +99,7 @@ class TicTacToeVectorEnv(VectorEnv):
         return self._observations(), self._info(np.zeros(self.num_envs, dtype=bool))
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
-        moves = np.asarray(actions)
-        if moves.shape != (self.num_envs,) or not np.issubdtype(moves.dtype, np.integer):
-            raise ValueError(f"actions must be {self.num_envs} integers, got {actions!r}")
-        if ((moves < 0) | (moves >= rules.NUM_CELLS)).any():
-            raise ValueError(f"actions must be cell indices 0..8, got {moves}")
+        moves = check_discrete_actions(actions, self.num_envs, rules.NUM_CELLS, "cell index")
         if not self._has_reset:
             raise RuntimeError("step() called before reset()")
         rewards = np.zeros(self.num_envs, dtype=np.float64)

@@ -1,0 +1,379 @@
+"""TextGeneration-v0: semantics, seeding, bad input, the vector env, and real models acting through it."""
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+from gymnasium.vector import AutoresetMode
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from text_envs import TextGenerationEnv, TextGenerationVectorEnv
+from text_envs.defaults import DEFAULT_LM_DIR
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from text_envs.loading import load_tokenizer
+
+    return load_tokenizer()
+
+
+def word_ids(tokenizer, text):
+    return tokenizer.encode(text, add_special_tokens=False)
+
+
+def make_env(tokenizer, **kwargs):
+    kwargs.setdefault("prompts", ["the food was", "we tried this cafe for lunch."])
+    return TextGenerationEnv(tokenizer=tokenizer, **kwargs)
+
+
+def test_observation_grows_by_exactly_the_action(tokenizer):
+    env = make_env(tokenizer, max_new_tokens=5)
+    observation, info = env.reset(seed=0)
+    prompt_ids = tokenizer(info["prompt"])["input_ids"]
+    assert observation["input_ids"][-len(prompt_ids) :].tolist() == prompt_ids
+    assert observation["attention_mask"].sum() == len(prompt_ids)
+    assert (observation["input_ids"][observation["attention_mask"] == 0] == tokenizer.pad_token_id).all()
+    for action in word_ids(tokenizer, " great and fun"):
+        previous = observation
+        observation, reward, terminated, truncated, info = env.step(action)
+        assert observation["input_ids"][-1] == action
+        np.testing.assert_array_equal(observation["input_ids"][:-1], previous["input_ids"][1:])
+        assert observation["attention_mask"].sum() == previous["attention_mask"].sum() + 1
+        assert (reward, terminated, truncated, info) == (0.0, False, False, {})
+        assert type(reward) is float
+
+
+def test_eos_terminates_and_the_score_arrives_at_the_last_step(tokenizer):
+    env = make_env(tokenizer, max_new_tokens=10)
+    env.reset(seed=0, options={"prompt": "the food was"})
+    rewards = [env.step(a)[1] for a in word_ids(tokenizer, " wonderful, really lovely.")]
+    _, reward, terminated, truncated, info = env.step(tokenizer.eos_token_id)
+    assert rewards == [0.0] * len(rewards)
+    assert terminated is True and truncated is False
+    assert info["completion"] == " wonderful, really lovely."  # the EOS that ended it is not part of the text
+    assert info["completion_ids"][-1] == tokenizer.eos_token_id
+    assert reward == info["score"] == 1.0  # the default reward: lexicon sentiment in [-1, 1]
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(0)
+
+
+def test_max_new_tokens_truncates(tokenizer):
+    env = make_env(tokenizer, max_new_tokens=3)
+    env.reset(seed=0)
+    ids = word_ids(tokenizer, " dull and cold")[:3]
+    results = [env.step(a) for a in ids]
+    assert [r[3] for r in results] == [False, False, True] and not results[-1][2]
+    assert results[-1][4]["completion"] == tokenizer.decode(ids)
+    assert results[-1][1] == -1.0
+
+
+def test_full_context_truncates(tokenizer):
+    env = make_env(tokenizer, max_new_tokens=20, max_prompt_tokens=8, context_length=10, prompts=["the food was"])
+    observation, _ = env.reset(seed=0)
+    room = 10 - int(observation["attention_mask"].sum())
+    steps = [env.step(5) for _ in range(room)]
+    assert [s[3] for s in steps] == [False] * (room - 1) + [True]
+    assert not any(s[2] for s in steps)
+
+
+def test_completion_is_decoded_as_a_whole(tokenizer):
+    ids = word_ids(tokenizer, " café ☕")
+    pieces = "".join(tokenizer.decode([i]) for i in ids)
+    assert pieces != " café ☕"  # byte-level tokens split the characters: piecewise decoding garbles them
+    env = make_env(tokenizer, max_new_tokens=len(ids))
+    env.reset(seed=0)
+    for action in ids:
+        *_, info = env.step(action)
+    assert info["completion"] == " café ☕"
+
+
+def test_stop_tokens(tokenizer):
+    env = make_env(tokenizer, stop_tokens=["."], max_new_tokens=10)
+    env.reset(seed=0)
+    env.step(word_ids(tokenizer, " great")[0])
+    _, reward, terminated, _, info = env.step(word_ids(tokenizer, ".")[0])
+    assert terminated and info["completion"] == " great" and reward == 1.0
+    with pytest.raises(ValueError, match="single token"):
+        make_env(tokenizer, stop_tokens=["not one token at all"])
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        make_env(tokenizer, stop_tokens=[10**6])
+
+
+def test_seeding_reproduces_prompts_and_differs_across_seeds(tokenizer):
+    def prompts(seed):
+        env = TextGenerationEnv(tokenizer=tokenizer)
+        first = env.reset(seed=seed)[1]["prompt"]
+        return [first] + [env.reset()[1]["prompt"] for _ in range(9)]
+
+    assert prompts(1) == prompts(1)
+    assert prompts(1) != prompts(2)
+
+
+def test_long_prompts_are_left_truncated_or_refused(tokenizer):
+    long_prompt = "the food was great and the staff was friendly and the view was lovely"
+    env = make_env(tokenizer, max_prompt_tokens=4)
+    observation, _ = env.reset(seed=0, options={"prompt": long_prompt})
+    kept = observation["input_ids"][observation["attention_mask"] == 1]
+    assert kept.tolist() == tokenizer(long_prompt)["input_ids"][-4:]
+    with pytest.raises(ValueError, match="more than max_prompt_tokens=4"):
+        make_env(tokenizer, max_prompt_tokens=4, prompt_truncation="error", prompts=["hi", long_prompt])
+    env = make_env(tokenizer, max_prompt_tokens=4, prompt_truncation="error", prompts=["hi"])
+    with pytest.raises(ValueError, match="more than max_prompt_tokens"):
+        env.reset(options={"prompt": long_prompt})
+
+
+@pytest.mark.parametrize("action", [-1, 10**6, 1.5, "a", None])
+def test_actions_outside_the_vocabulary_raise(tokenizer, action):
+    env = make_env(tokenizer)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="token id"):
+        env.step(action)
+
+
+@pytest.mark.parametrize(
+    "reward_model, message",
+    [
+        (lambda prompts, completions: [1.0, 2.0], "2 scores for 1 completions"),
+        (lambda prompts, completions: [float("nan")], "returned nan"),
+        (lambda prompts, completions: [float("inf")], "returned inf"),
+    ],
+)
+def test_bad_reward_models_raise(tokenizer, reward_model, message):
+    env = make_env(tokenizer, reward_model=reward_model)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=message):
+        env.step(tokenizer.eos_token_id)
+
+
+def test_reward_model_receives_prompt_and_completion(tokenizer):
+    calls = []
+
+    def length_reward(prompts, completions):
+        calls.append((prompts, completions))
+        return [float(len(c)) for c in completions]
+
+    env = make_env(tokenizer, reward_model=length_reward, prompts=["the food was"])
+    env.reset(seed=0)
+    env.step(word_ids(tokenizer, " great")[0])
+    _, reward, *_ = env.step(tokenizer.eos_token_id)
+    assert calls == [(["the food was"], [" great"])] and reward == 6.0
+
+
+def test_unknown_tokenizer_and_bad_prompt_files(tmp_path):
+    with pytest.raises(OSError, match="no such file"):
+        TextGenerationEnv(tokenizer=str(tmp_path / "missing"))
+    with pytest.raises(OSError, match="holds no tokenizer"):
+        TextGenerationEnv(tokenizer=str(tmp_path))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="holds no prompts"):
+        TextGenerationEnv(prompts=str(empty))
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps({"prompt": "fine"}) + "\n" + "{not json\n")
+    with pytest.raises(ValueError, match=r"broken.jsonl:2: invalid JSON"):
+        TextGenerationEnv(prompts=str(broken))
+    wrong_key = tmp_path / "wrong_key.jsonl"
+    wrong_key.write_text(json.dumps({"prompt": "fine"}) + "\n\n" + json.dumps({"text": "x"}) + "\n")
+    with pytest.raises(ValueError, match=r"wrong_key.jsonl:3: expected an object"):
+        TextGenerationEnv(prompts=str(wrong_key))
+    blank = tmp_path / "blank.txt"
+    blank.write_text("one prompt\n\nanother\n")
+    with pytest.raises(ValueError, match=r"blank.txt:2: blank line"):
+        TextGenerationEnv(prompts=str(blank))
+    with pytest.raises(FileNotFoundError):
+        TextGenerationEnv(prompts=str(tmp_path / "missing.jsonl"))
+    with pytest.raises(ValueError, match="non-empty string"):
+        TextGenerationEnv(prompts=["ok", ""])
+
+
+def test_prompt_files_load(tmp_path, tokenizer):
+    txt = tmp_path / "p.txt"
+    txt.write_text("first prompt\nsecond prompt\n")
+    jsonl = tmp_path / "p.jsonl"
+    jsonl.write_text(json.dumps({"text": "from a column"}) + "\n" + json.dumps({"text": "again"}) + "\n")
+    assert TextGenerationEnv(tokenizer=tokenizer, prompts=str(txt)).task.prompts == ["first prompt", "second prompt"]
+    env = TextGenerationEnv(tokenizer=tokenizer, prompts=str(jsonl), prompt_column="text")
+    assert env.task.prompts == ["from a column", "again"]
+
+
+def test_hugging_face_dataset_from_a_local_directory(tmp_path, tokenizer):
+    pytest.importorskip("datasets")
+    data = tmp_path / "my_dataset"
+    data.mkdir()
+    (data / "train.jsonl").write_text("".join(json.dumps({"text": f"prompt {i}"}) + "\n" for i in range(5)))
+    env = TextGenerationEnv(tokenizer=tokenizer, prompts=str(data), prompt_split="train", prompt_column="text")
+    assert env.task.prompts == [f"prompt {i}" for i in range(5)]
+    with pytest.raises(ValueError, match="no column 'prompt'"):
+        TextGenerationEnv(tokenizer=tokenizer, prompts=str(data))
+
+
+def test_text_observation_mode(tokenizer):
+    env = gym.make(
+        "text_envs/TextGeneration-v0", tokenizer=tokenizer, observation_mode="text", prompts=["the food was"]
+    )
+    observation, _ = env.reset(seed=0)
+    assert observation == "the food was" and env.observation_space.contains(observation)
+    for action in word_ids(tokenizer, " great"):
+        observation, *_ = env.step(action)
+    assert observation == "the food was great" and env.observation_space.contains(observation)
+    check_env(env.unwrapped)
+
+
+def test_render_ansi(tokenizer):
+    env = make_env(tokenizer, render_mode="ansi", prompts=["the food was"])
+    env.reset(seed=0)
+    env.step(word_ids(tokenizer, " great")[0])
+    assert env.render() == "the food was great\n"
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), actions=st.lists(st.integers(0, 926), min_size=1, max_size=40))
+def test_random_action_sequences_keep_the_invariants(tokenizer, seed, actions):
+    env = TextGenerationEnv(tokenizer=tokenizer, max_new_tokens=12, stop_tokens=["."])
+    observation, info = env.reset(seed=seed)
+    prompt_length = int(observation["attention_mask"].sum())
+    taken = []
+    for action in actions:
+        observation, reward, terminated, truncated, info = env.step(action)
+        taken.append(action)
+        assert observation["input_ids"][-len(taken) :].tolist() == taken
+        assert observation["attention_mask"].sum() == prompt_length + len(taken)
+        if terminated or truncated:
+            assert info["completion_ids"].tolist() == taken and reward == info["score"]
+            assert terminated == (action in env.task.stop_token_ids)
+            assert truncated == (not terminated and len(taken) == 12)
+            observation, info = env.reset()
+            prompt_length, taken = int(observation["attention_mask"].sum()), []
+        else:
+            assert reward == 0.0 and len(taken) < 12
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), actions=st.lists(st.integers(0, 926), min_size=1, max_size=30))
+def test_one_env_vector_env_replays_the_single_env(tokenizer, seed, actions):
+    kwargs = dict(tokenizer=tokenizer, max_new_tokens=6, stop_tokens=["."])
+    single = TextGenerationEnv(**kwargs)
+    vector = TextGenerationVectorEnv(1, autoreset_mode=AutoresetMode.SAME_STEP, **kwargs)
+    observation, info = single.reset(seed=seed)
+    observations, infos = vector.reset(seed=seed)
+    assert infos["prompt"][0] == info["prompt"]
+    for action in actions:
+        observation, reward, terminated, truncated, info = single.step(action)
+        observations, rewards, terminateds, truncateds, infos = vector.step(np.array([action]))
+        assert (reward, terminated, truncated) == (rewards[0], terminateds[0], truncateds[0])
+        if terminated or truncated:
+            for key in ("prompt", "completion", "score"):
+                assert infos["final_info"][key][0] == info[key]
+            np.testing.assert_array_equal(infos["final_obs"][0]["input_ids"], observation["input_ids"])
+            observation, info = single.reset()
+        for key in observation:
+            np.testing.assert_array_equal(observation[key], observations[key][0])
+
+
+def test_vector_env_scores_all_finished_completions_in_one_call(tokenizer):
+    batches = []
+
+    def recording_reward(prompts, completions):
+        batches.append(len(completions))
+        return np.zeros(len(completions))
+
+    envs = TextGenerationVectorEnv(8, tokenizer=tokenizer, reward_model=recording_reward, max_new_tokens=4)
+    envs.reset(seed=0)
+    for _ in range(4):
+        _, _, terminated, truncated, info = envs.step(np.full(8, 5))
+    assert truncated.all() and batches == [8]
+    assert info["_completion"].all() and all(ids.tolist() == [5] * 4 for ids in info["completion_ids"])
+    observations, rewards, terminated, truncated, info = envs.step(np.full(8, 5))  # NEXT_STEP: all restart
+    assert not (terminated | truncated).any() and (rewards == 0).all() and info == {}
+    assert (observations["input_ids"][:, -1] != 5).all()
+
+
+def test_vector_env_bad_actions_and_disabled_autoreset(tokenizer):
+    envs = TextGenerationVectorEnv(2, tokenizer=tokenizer, max_new_tokens=1, autoreset_mode=AutoresetMode.DISABLED)
+    with pytest.raises(RuntimeError, match="before reset"):
+        envs.step(np.array([1, 2]))
+    envs.reset(seed=0)
+    with pytest.raises(ValueError, match="token id"):
+        envs.step(np.array([1, 10**6]))
+    envs.step(np.array([1, 2]))
+    with pytest.raises(RuntimeError, match="finished"):
+        envs.step(np.array([1, 2]))
+
+
+def greedy_rollout_through_env(env, next_token):
+    observation, _ = env.reset(seed=0, options={"prompt": "the service at this hotel"})
+    while True:
+        observation, _, terminated, truncated, info = env.step(next_token(observation))
+        if terminated or truncated:
+            return info["completion_ids"].tolist()
+
+
+def test_default_lm_acting_through_the_env_matches_generate(tokenizer):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(DEFAULT_LM_DIR).eval()
+    env = TextGenerationEnv(tokenizer=tokenizer, max_new_tokens=12)
+
+    @torch.no_grad()
+    def next_token(observation):
+        ids = torch.as_tensor(observation["input_ids"])[None]
+        mask = torch.as_tensor(observation["attention_mask"])[None]
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: positions count real tokens only
+        return int(model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[0, -1].argmax())
+
+    prompt = tokenizer("the service at this hotel", return_tensors="pt")
+    expected = model.generate(**prompt, max_new_tokens=12, do_sample=False)[0, prompt.input_ids.shape[1] :]
+    assert greedy_rollout_through_env(env, next_token) == expected.tolist()
+
+
+def test_encoder_decoder_model_acting_through_the_env_matches_generate(tokenizer):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_ff=64,
+        d_kv=16,
+        num_layers=1,
+        num_heads=2,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+    model = T5ForConditionalGeneration(config).eval()  # a fixture for the interface, not a trained model
+    env = TextGenerationEnv(tokenizer=tokenizer, architecture="encoder_decoder", max_new_tokens=8)
+    observation, _ = env.reset(seed=0)
+    assert set(observation) == {"input_ids", "attention_mask", "decoder_input_ids", "decoder_attention_mask"}
+    assert (
+        observation["decoder_input_ids"][-1] == tokenizer.pad_token_id
+        and observation["decoder_attention_mask"].sum() == 1
+    )
+
+    @torch.no_grad()
+    def next_token(observation):
+        tensors = {k: torch.as_tensor(v)[None] for k, v in observation.items()}
+        return int(model(**tensors).logits[0, -1].argmax())
+
+    prompt = tokenizer("the service at this hotel", return_tensors="pt")
+    expected = model.generate(**prompt, max_new_tokens=8, do_sample=False)[0, 1:]  # drop the start token
+    assert greedy_rollout_through_env(env, next_token) == expected.tolist()
+    with pytest.raises(ValueError, match="context_length applies to causal"):
+        TextGenerationEnv(tokenizer=tokenizer, architecture="encoder_decoder", context_length=64)
+
+
+def test_stock_sb3_ppo_can_act_and_learn_in_the_env():
+    from stable_baselines3 import PPO
+
+    torch.set_num_threads(1)
+    env = gym.make("text_envs/TextGeneration-v0", max_new_tokens=8)
+    model = PPO("MultiInputPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0)
+    model.learn(total_timesteps=256)
+    observation, _ = env.reset(seed=0)
+    action, _ = model.predict(observation)
+    assert env.action_space.contains(int(action))

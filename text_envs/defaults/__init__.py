@@ -1,0 +1,14 @@
+"""The embedded defaults: a small pretrained LM and tokenizer, prompts, and the corpus they come from.
+
+Everything here is built by ``scripts/build_default_lm.py`` from :mod:`text_envs.defaults.corpus`
+(a seeded grammar of short product and venue reviews written for this project, MIT-licensed like
+the rest of it), and shipped as safetensors and JSON so that the envs work offline.
+"""
+
+from pathlib import Path
+
+DEFAULTS_DIR = Path(__file__).resolve().parent
+DEFAULT_LM_DIR = DEFAULTS_DIR / "lm"
+"""Tokenizer and GPT-2-architecture causal LM (``from_pretrained`` directory)."""
+DEFAULT_PROMPTS_TRAIN = DEFAULTS_DIR / "prompts_train.jsonl"
+DEFAULT_PROMPTS_TEST = DEFAULTS_DIR / "prompts_test.jsonl"
