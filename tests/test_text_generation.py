@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from text_envs import TextGenerationEnv, TextGenerationVectorEnv
 from text_envs.defaults import DEFAULT_LM_DIR
+from text_envs.sentiment_lexicon import lexicon_sentiment_reward
+from text_envs.trained_reward_model import default_reward_model
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +30,7 @@ def word_ids(tokenizer, text):
 
 def make_env(tokenizer, **kwargs):
     kwargs.setdefault("prompts", ["the food was", "we tried this cafe for lunch."])
+    kwargs.setdefault("reward_model", lexicon_sentiment_reward)  # transparent scores in [-1, 1]
     return TextGenerationEnv(tokenizer=tokenizer, **kwargs)
 
 
@@ -57,7 +60,7 @@ def test_eos_terminates_and_the_score_arrives_at_the_last_step(tokenizer):
     assert terminated is True and truncated is False
     assert info["completion"] == " wonderful, really lovely."  # the EOS that ended it is not part of the text
     assert info["completion_ids"][-1] == tokenizer.eos_token_id
-    assert reward == info["score"] == 1.0  # the default reward: lexicon sentiment in [-1, 1]
+    assert reward == info["score"] == 1.0
     with pytest.raises(RuntimeError, match="reset"):
         env.step(0)
 
@@ -231,10 +234,14 @@ def test_render_ansi(tokenizer):
     assert env.render() == "the food was great\n"
 
 
+def len_reward(prompts, completions):
+    return [float(len(c)) for c in completions]
+
+
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), actions=st.lists(st.integers(0, 926), min_size=1, max_size=40))
 def test_random_action_sequences_keep_the_invariants(tokenizer, seed, actions):
-    env = TextGenerationEnv(tokenizer=tokenizer, max_new_tokens=12, stop_tokens=["."])
+    env = TextGenerationEnv(tokenizer=tokenizer, max_new_tokens=12, stop_tokens=["."], reward_model=len_reward)
     observation, info = env.reset(seed=seed)
     prompt_length = int(observation["attention_mask"].sum())
     taken = []
@@ -256,7 +263,7 @@ def test_random_action_sequences_keep_the_invariants(tokenizer, seed, actions):
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), actions=st.lists(st.integers(0, 926), min_size=1, max_size=30))
 def test_one_env_vector_env_replays_the_single_env(tokenizer, seed, actions):
-    kwargs = dict(tokenizer=tokenizer, max_new_tokens=6, stop_tokens=["."])
+    kwargs = dict(tokenizer=tokenizer, max_new_tokens=6, stop_tokens=["."], reward_model=len_reward)
     single = TextGenerationEnv(**kwargs)
     vector = TextGenerationVectorEnv(1, autoreset_mode=AutoresetMode.SAME_STEP, **kwargs)
     observation, info = single.reset(seed=seed)
@@ -377,3 +384,13 @@ def test_stock_sb3_ppo_can_act_and_learn_in_the_env():
     observation, _ = env.reset(seed=0)
     action, _ = model.predict(observation)
     assert env.action_space.contains(int(action))
+
+
+def test_default_reward_is_the_embedded_reward_model(tokenizer):
+    env = TextGenerationEnv(prompts=["the food of this restaurant"], max_new_tokens=12)
+    env.reset(seed=0)
+    for action in word_ids(tokenizer, " was wonderful."):
+        *_, info = env.step(action)
+    _, reward, terminated, _, info = env.step(tokenizer.eos_token_id)
+    expected = default_reward_model().score(["the food of this restaurant"], [" was wonderful."])[0]
+    assert terminated and reward == pytest.approx(float(expected)) and reward > 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -18,7 +17,7 @@ from transformers import PreTrainedTokenizerBase
 from text_envs.defaults import DEFAULT_PROMPTS_TRAIN
 from text_envs.loading import load_tokenizer
 from text_envs.prompts import DEFAULT_PROMPT_KEY, load_prompts
-from text_envs.sentiment_lexicon import lexicon_sentiment_reward
+from text_envs.trained_reward_model import default_reward
 
 RewardModel = Callable[[list[str], list[str]], Sequence[float]]
 """``(prompts, completions) -> one score per completion``: the reward-model interface."""
@@ -70,7 +69,7 @@ class GenerationTask:
                 "max_prompt_tokens encoder tokens and max_new_tokens + 1 decoder tokens"
             )
         self.tokenizer = load_tokenizer(tokenizer, trust_remote_code)
-        self.reward_model = lexicon_sentiment_reward if reward_model is None else reward_model
+        self.reward_model = default_reward if reward_model is None else reward_model
         if not callable(self.reward_model):
             raise TypeError(f"reward_model must be callable (prompts, completions) -> scores, got {reward_model!r}")
         self.observation_mode = observation_mode
@@ -190,15 +189,3 @@ class GenerationTask:
                 f"reward model returned {scores[i]} for completion {completions[i]!r} (prompt {prompts[i]!r})"
             )
         return scores
-
-    def describe(self) -> dict[str, Any]:
-        """The limits, for reprs and logs."""
-        return {
-            "vocab_size": self.vocab_size,
-            "prompts": len(self.prompts),
-            "max_new_tokens": self.max_new_tokens,
-            "max_prompt_tokens": self.max_prompt_tokens,
-            "sequence_length": self.sequence_length,
-            "architecture": self.architecture,
-            "observation_mode": self.observation_mode,
-        }

@@ -1,8 +1,9 @@
-"""A rule-based sentiment score: the default reward of TextGeneration-v0 until a trained reward model replaces it.
+"""A rule-based sentiment score: the independent "gold" evaluator of the default task.
 
 Hand-written word lists (general English review vocabulary, written for this project) and one
-negation rule. It is deliberately simple and transparent, so it can later serve as an independent
-"gold" evaluator that no reward model is trained on.
+negation rule. No reward model is trained on it and the policy never sees it, so the gap between
+the reward model's score and this one measures over-optimisation of the reward model (Gao et al.
+2022). It judges sentiment only, not fluency.
 """
 
 from __future__ import annotations

@@ -74,7 +74,8 @@ class TextGenerationEnv(gym.Env):
       with ``prompt_split`` and ``prompt_column`` (see :func:`text_envs.prompts.load_prompts`);
       ``None`` the embedded default prompt set.
     - ``reward_model``: ``(prompts: list[str], completions: list[str]) -> sequence of floats``;
-      ``None`` the lexicon sentiment score (:mod:`text_envs.sentiment_lexicon`, in [-1, 1]).
+      ``None`` the embedded default reward model (a head on the packaged MiniLM encoder trained on
+      the default feedback data; its logit, per sequence), loaded on the first score.
     - ``max_new_tokens`` (32), ``max_prompt_tokens`` (32), ``context_length`` (causal only;
       default ``max_prompt_tokens + max_new_tokens``).
     - ``stop_tokens``: extra tokens (single-token strings or ids) that end the episode; EOS always does.
