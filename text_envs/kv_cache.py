@@ -19,6 +19,8 @@ def forward_with_cache(
     model: torch.nn.Module, input_ids: torch.Tensor, kv_cache: Any = None, **kwargs: Any
 ) -> tuple[torch.Tensor, Any]:
     """``model(input_ids, <cache>=kv_cache, use_cache=True, **kwargs)`` returning ``(logits, new_cache)``."""
-    output = model(input_ids=input_ids, use_cache=True, **{_cache_keyword(type(model)): kv_cache}, **kwargs)
+    # A peft wrapper forwards **kwargs: ask the wrapped model which name it takes.
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    output = model(input_ids=input_ids, use_cache=True, **{_cache_keyword(type(base)): kv_cache}, **kwargs)
     new_cache = output["cache"] if "cache" in output.keys() else output["past_key_values"]
     return output.logits, new_cache
