@@ -7,6 +7,7 @@ from agents.minimax_agent import MinimaxAgent
 from agents.q_learning import QLearningAgent
 from agents.random_agent import RandomAgent
 from agents.sampling import sample_completions
+from agents.text_ppo import TextPPO, TextPPOConfig
 
 __all__ = [
     "BaseAgent",
@@ -16,6 +17,8 @@ __all__ = [
     "NextToken",
     "QLearningAgent",
     "RandomAgent",
+    "TextPPO",
+    "TextPPOConfig",
     "sample_completions",
     "send_logprobs_to",
 ]

@@ -51,11 +51,9 @@ printed with the reason TRL did not run.
 - KL: TextPPO puts ``-kl_coef * (log pi - log pi_ref)`` (k1) into the per-token rewards; GRPO adds
   ``beta * k3`` to the loss. Both need one reference forward per sequence per iteration.
 - Old log-probs: both compute them with one extra policy forward per iteration (TRL only when
-  ``num_iterations x steps_per_generation > 1``, true by default), TextPPO with the model in eval
-  mode, TRL in train mode.
-- Dropout (0.1 in the default LM): TextPPO samples and scores in eval mode and updates in train
-  mode; TRL keeps the model in train mode throughout, sampling included (``disable_dropout=False``,
-  its default, so both update with dropout on).
+  ``num_iterations x steps_per_generation > 1``, true by default).
+- Dropout (0.1 in the default LM): off on both sides, in sampling and updates (TextPPO always;
+  TRL with ``disable_dropout=True``, not its default), so both sample the same distribution.
 - Generation: TextPPO steps a ``TextGenerationVectorEnv`` one token at a time with its own KV
   cache and scores completions as they finish (one reward call per step in which some end); TRL
   calls ``model.generate`` on the whole batch and scores all completions in one reward call.
@@ -194,6 +192,7 @@ def bench_trl(args: argparse.Namespace, reward_model: RewardModel) -> dict[str, 
             weight_decay=0.01,
             max_grad_norm=args.max_grad_norm,
             gradient_checkpointing=False,
+            disable_dropout=True,  # TextPPO keeps dropout off too: both sample from the same distribution
             report_to="none",
             logging_strategy="no",
             save_strategy="no",

@@ -49,7 +49,7 @@ class Args:
     """gold evaluator for over-optimisation checks: lexicon or none"""
     prompts: str = str(DEFAULT_PROMPTS_TRAIN)
     test_prompts: str = str(DEFAULT_PROMPTS_TEST)
-    beta: float = 0.05
+    beta: float = 0.1
     """KL coefficient (reward units per nat)"""
     adaptive_kl: bool = False
     target_kl: float = 6.0
