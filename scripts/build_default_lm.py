@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from cli_args import add_dataclass_arguments, dataclass_from_arguments
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
@@ -53,9 +54,8 @@ class Args:
 
 def parse_args() -> Args:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    for name, default in asdict(Args()).items():
-        parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default)
-    return Args(**vars(parser.parse_args()))
+    add_dataclass_arguments(parser, Args)
+    return dataclass_from_arguments(Args, parser.parse_args())
 
 
 def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import fields
 from pathlib import Path
 
 import torch
+from cli_args import add_dataclass_arguments, dataclass_from_arguments
 
 from text_envs.defaults import DEFAULT_FEEDBACK_DIR, DEFAULT_REWARD_MODEL_DIR
 from text_envs.feedback import read_feedback
@@ -47,16 +47,10 @@ def main() -> None:
     parser.add_argument("--annotator", help="use only this annotator's records")
     parser.add_argument("--output-dir", default=str(DEFAULT_REWARD_MODEL_DIR), help="where to save the model")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
-    for field in fields(RewardTrainingConfig):
-        flag = "--" + field.name.replace("_", "-")
-        if field.type == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
-        else:
-            kind = {"int": int, "float": float}.get(field.type, str)
-            parser.add_argument(flag, type=kind, default=field.default)
+    add_dataclass_arguments(parser, RewardTrainingConfig)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    config = RewardTrainingConfig(**{f.name: getattr(args, f.name) for f in fields(RewardTrainingConfig)})
+    config = dataclass_from_arguments(RewardTrainingConfig, args)
 
     labels = read_records(args.labels, "label", args.annotator)
     comparisons = read_records(args.comparisons, "comparison", args.annotator)

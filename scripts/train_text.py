@@ -19,10 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from cli_args import add_dataclass_arguments, dataclass_from_arguments
 from transformers.utils import logging as transformers_logging
 
 from agents.lm_rollout import evaluate_lm, sequence_logprobs
@@ -70,13 +71,8 @@ class Args:
 
 def parse_args() -> Args:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    for field in fields(Args):
-        flag = "--" + field.name.replace("_", "-")
-        if field.type == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
-        else:
-            parser.add_argument(flag, type={"int": int, "float": float}.get(field.type, str), default=field.default)
-    args = Args(**vars(parser.parse_args()))
+    add_dataclass_arguments(parser, Args)
+    args = dataclass_from_arguments(Args, parser.parse_args())
     if args.algo not in ("textppo", "sb3-ppo", "sb3-a2c"):
         parser.error("--algo must be textppo, sb3-ppo or sb3-a2c")
     return args

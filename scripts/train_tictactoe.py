@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from cli_args import add_dataclass_arguments, dataclass_from_arguments
 from gymnasium.vector import AutoresetMode
 
 import text_envs  # noqa: F401  (registers the envs)
@@ -105,14 +106,8 @@ class Args:
 
 def parse_args() -> Args:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    for field in fields(Args):
-        flag = "--" + field.name.replace("_", "-")
-        if field.type == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
-        else:
-            kind = {"int": int, "float": float}.get(field.type, str)
-            parser.add_argument(flag, type=kind, default=field.default)
-    args = Args(**vars(parser.parse_args()))
+    add_dataclass_arguments(parser, Args)
+    args = dataclass_from_arguments(Args, parser.parse_args())
     if args.algo not in ALGORITHMS:
         parser.error(f"--algo must be one of {ALGORITHMS}")
     if args.agent_first not in ("yes", "no", "alternate"):

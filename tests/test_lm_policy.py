@@ -22,12 +22,7 @@ from text_envs.wrappers import KLPenalty
 STAGGERED = dict(max_new_tokens=9, max_prompt_tokens=10, context_length=16, stop_tokens=[".", ","])
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def zero_reward(prompts, completions):

@@ -9,13 +9,7 @@ from agents.text_ppo import TextPPO, TextPPOConfig
 from text_envs import TextGenerationVectorEnv
 from text_envs.sentiment_lexicon import lexicon_sentiment_reward
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_env(num_envs=8, max_new_tokens=10, **kwargs):
