@@ -29,6 +29,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) scripts/bench_tictactoe.py
+	$(PY) scripts/bench_text_env.py
+	$(PY) scripts/bench_reward_model.py
+	$(PY) scripts/bench_rollout.py
+	$(PY) scripts/bench_ppo.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis *.egg-info
