@@ -11,7 +11,8 @@ One iteration:
    the log-probs of the sampled tokens and the values; one of the reference model gives its
    log-probs. Per-token rewards are ``-β·kl_t`` on every completion token with
    ``kl_t = kl_estimate(log π, log π_ref)`` (k1 or k3, nats, from :mod:`text_envs.wrappers`) plus the
-   reward model's score on the last token (Ziegler et al. 2019; Stiennon et al. 2020).
+   reward model's score on the last token (Ziegler et al. 2019; Stiennon et al. 2020), minus an
+   optional ``length_penalty`` per completion token.
 3. **Update.** GAE(γ, λ) over completion tokens, whitened advantages, then ``ppo_epochs`` passes of
    shuffled mini-batches of sequences with the clipped policy loss, the clipped value loss and an
    optional entropy bonus, gradient accumulation and gradient clipping. β follows an
@@ -67,6 +68,8 @@ class TextPPOConfig:
     target_kl: float = 6.0
     kl_horizon: int = 10_000
     kl_estimator: str = "k1"
+    length_penalty: float = 0.0
+    """subtracted per completion token, on the last token (reward units per token)"""
     temperature: float = 1.0
     whiten_advantages: bool = True
     lora: dict[str, Any] | None = None
@@ -186,19 +189,27 @@ class TextPPO:
             next_value = values[:, t] * mask[:, t]
         return advantages
 
+    def shaped_rewards(
+        self, batch: RolloutBatch, logprobs: torch.Tensor, ref_logprobs: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token rewards ``-β·kl_t`` plus, on the last token, the score minus the length penalty; and ``kl_t``."""
+        mask = batch.completion_mask.float()
+        kl = torch.as_tensor(kl_estimate(logprobs.numpy(), ref_logprobs.numpy(), self.config.kl_estimator)) * mask
+        rewards = -self.kl_controller.value * kl
+        lengths = batch.completion_mask.sum(1)
+        last = (lengths - 1).clamp(min=0)
+        rewards[torch.arange(len(lengths)), last] += batch.scores - self.config.length_penalty * lengths
+        return rewards, kl
+
     def update(self, batch: RolloutBatch) -> dict[str, float]:
         """KL-shaped rewards, GAE and ``ppo_epochs`` of clipped PPO on one rollout batch."""
         config = self.config
         mask = batch.completion_mask.float()
         with torch.no_grad():
             old_logprobs, old_values, _ = self._sequence_outputs(batch)
-        ref_logprobs = self._reference_logprobs(batch)
-        kl = torch.as_tensor(kl_estimate(old_logprobs.numpy(), ref_logprobs.numpy(), config.kl_estimator)) * mask
         beta = self.kl_controller.value
-        rewards = -beta * kl
+        rewards, kl = self.shaped_rewards(batch, old_logprobs, self._reference_logprobs(batch))
         lengths = batch.completion_mask.sum(1)
-        last = (lengths - 1).clamp(min=0)
-        rewards[torch.arange(len(lengths)), last] += batch.scores
         advantages = self.advantages(rewards, old_values, mask)
         returns = advantages + old_values
         if config.whiten_advantages:

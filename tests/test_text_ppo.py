@@ -96,3 +96,19 @@ def test_lora_trains_adapters_only_and_uses_the_base_as_reference():
     with ppo.policy.model.disable_adapter():
         base = sequence_logprobs(ppo.policy.model, batch)
     assert not torch.allclose(sequence_logprobs(ppo.policy.model, batch), base)
+
+
+def test_shaped_rewards_by_hand():
+    ppo = TextPPO(make_env(), config=TextPPOConfig(kl_coef=0.5, length_penalty=0.1, kl_estimator="k1"))
+    batch = sample_episodes(ppo.policy.model, ppo.env, 0, torch.Generator().manual_seed(0)).select(torch.arange(2))
+    batch.completion_mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    batch.completion_ids = batch.completion_ids[:, :4]
+    batch.scores = torch.tensor([2.0, -1.0])
+    logprobs = torch.tensor([[-1.0, -2.0, -0.5, -9.0], [-0.1, -0.2, -9.0, -9.0]])
+    ref_logprobs = torch.tensor([[-1.5, -1.0, -0.5, 0.0], [-0.3, -0.2, 0.0, 0.0]])
+    rewards, kl = ppo.shaped_rewards(batch, logprobs, ref_logprobs)
+    torch.testing.assert_close(kl, torch.tensor([[0.5, -1.0, 0.0, 0.0], [0.2, 0.0, 0.0, 0.0]]))
+    expected = -0.5 * kl
+    expected[0, 2] += 2.0 - 0.1 * 3
+    expected[1, 1] += -1.0 - 0.1 * 2
+    torch.testing.assert_close(rewards, expected)
