@@ -12,6 +12,7 @@ from gymnasium.envs.registration import register, registry
 from text_envs.text_generation import TextGenerationEnv
 from text_envs.text_generation_vector import TextGenerationVectorEnv
 from text_envs.tictactoe import TicTacToeEnv
+from text_envs.tictactoe_text import TicTacToeTextEnv
 from text_envs.tictactoe_vector import TicTacToeVectorEnv
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "TextGenerationEnv",
     "TextGenerationVectorEnv",
     "TicTacToeEnv",
+    "TicTacToeTextEnv",
     "TicTacToeVectorEnv",
 ]
 __version__ = "0.1.0"
@@ -35,6 +37,7 @@ _ENTRY_POINTS = {
         "text_envs.text_generation:TextGenerationEnv",
         "text_envs.text_generation_vector:TextGenerationVectorEnv",
     ),
+    "text_envs/TicTacToeText-v0": ("text_envs.tictactoe_text:TicTacToeTextEnv", None),
 }
 ENV_IDS = tuple(_ENTRY_POINTS)
 
