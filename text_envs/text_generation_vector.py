@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,8 +11,7 @@ from gymnasium.vector.utils import batch_space
 from transformers import PreTrainedTokenizerBase
 
 from text_envs.actions import check_discrete_actions
-from text_envs.generation_task import GenerationTask, RewardModel
-from text_envs.prompts import DEFAULT_PROMPT_KEY
+from text_envs.generation_task import GenerationTask
 
 
 class TextGenerationVectorEnv(VectorEnv):
@@ -54,43 +51,17 @@ class TextGenerationVectorEnv(VectorEnv):
     def __init__(
         self,
         num_envs: int,
-        tokenizer: str | Path | PreTrainedTokenizerBase | None = None,
-        prompts: Sequence[str] | str | Path | None = None,
-        reward_model: RewardModel | None = None,
-        max_new_tokens: int = 32,
-        max_prompt_tokens: int = 32,
-        context_length: int | None = None,
-        stop_tokens: Sequence[str | int] = (),
-        observation_mode: str = "tokens",
-        architecture: str = "causal",
-        prompt_truncation: str = "left",
-        prompt_split: str = "train",
-        prompt_column: str = DEFAULT_PROMPT_KEY,
-        decoder_start_token_id: int | None = None,
-        trust_remote_code: bool = False,
         render_mode: str | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        **task_arguments: Any,
     ):
+        """``task_arguments`` are those of :class:`~text_envs.text_generation.TextGenerationEnv` (``tokenizer``,
+        ``prompts``, ``reward_model``, ``max_new_tokens``, ...), with the same defaults."""
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
-        self.task = GenerationTask(
-            tokenizer,
-            prompts,
-            reward_model,
-            max_new_tokens,
-            max_prompt_tokens,
-            context_length,
-            stop_tokens,
-            observation_mode,
-            architecture,
-            prompt_truncation,
-            prompt_split,
-            prompt_column,
-            decoder_start_token_id,
-            trust_remote_code,
-        )
+        self.task = GenerationTask(**task_arguments)
         self.num_envs = num_envs
         self.render_mode = render_mode
         self.autoreset_mode = AutoresetMode(autoreset_mode)
