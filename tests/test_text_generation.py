@@ -409,3 +409,22 @@ def test_async_workers_score_after_the_parent_used_torch():
         scores.extend(rewards[terminated | truncated])
     envs.close()
     assert len(scores) == 2 and np.isfinite(scores).all()
+
+
+def test_rgb_array_render_draws_the_context_at_a_fixed_size(tokenizer):
+    env = make_env(tokenizer, render_mode="rgb_array", prompts=["the food was"])
+    env.reset(seed=0)
+    before = env.render()
+    env.step(word_ids(tokenizer, " great")[0])
+    after = env.render()
+    assert before.dtype == np.uint8 and before.ndim == 3 and before.shape == after.shape
+    assert (before != after).any() and (after < 128).any()
+
+
+def test_stable_baselines3_can_make_the_env_from_its_id():
+    """SB3 creates envs from an id with render_mode="rgb_array"; the text envs must accept it."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    envs = make_vec_env("text_envs/TextGeneration-v0", n_envs=2, env_kwargs={"max_new_tokens": 2})
+    envs.reset()
+    assert envs.render_mode == "rgb_array" and envs.get_images()[0].dtype == np.uint8

@@ -14,6 +14,7 @@ from transformers import PreTrainedTokenizerBase
 from text_envs.actions import check_discrete_action
 from text_envs.generation_task import GenerationTask, RewardModel
 from text_envs.prompts import DEFAULT_PROMPT_KEY
+from text_envs.text_render import render_text_rgb
 
 
 class TextGenerationEnv(gym.Env):
@@ -83,13 +84,14 @@ class TextGenerationEnv(gym.Env):
       ``"encoder_decoder"``; ``decoder_start_token_id`` (default: the pad id, as T5 uses).
     - ``prompt_truncation``: ``"left"`` or ``"error"``.
     - ``trust_remote_code``: passed to ``from_pretrained``; off unless you turn it on.
-    - ``render_mode``: ``"ansi"`` (prompt and completion so far).
+    - ``render_mode``: ``"ansi"`` (prompt and completion so far) or ``"rgb_array"`` (the same text drawn
+      as a fixed-size ``uint8`` image, for video recorders and stable-baselines3, which asks for it).
 
     ## Version History
     - v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -178,9 +180,12 @@ class TextGenerationEnv(gym.Env):
         info = {"prompt": self._prompt, "completion": completion, "completion_ids": completion_ids, "score": score}
         return self._observation(), score, terminated, truncated, info
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
+        text = self.task.context_text(self._prompt_ids, np.array(self._completion, dtype=np.int64))
         if self.render_mode == "ansi":
-            return self.task.context_text(self._prompt_ids, np.array(self._completion, dtype=np.int64)) + "\n"
+            return text + "\n"
+        if self.render_mode == "rgb_array":
+            return render_text_rgb(text)
         return None
 
     def _observation(self) -> Any:

@@ -12,6 +12,7 @@ from transformers import PreTrainedTokenizerBase
 
 from text_envs.actions import check_discrete_actions
 from text_envs.generation_task import GenerationTask
+from text_envs.text_render import render_text_rgb
 
 
 class TextGenerationVectorEnv(VectorEnv):
@@ -46,7 +47,7 @@ class TextGenerationVectorEnv(VectorEnv):
     envs in ascending order), so ``num_envs=1`` reproduces the single env under the same seed.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(
         self,
@@ -132,9 +133,11 @@ class TextGenerationVectorEnv(VectorEnv):
             observations = self._observations()
         return observations, rewards, terminated, truncated, info
 
-    def render(self) -> tuple[str, ...] | None:
+    def render(self) -> tuple[str | np.ndarray, ...] | None:
         if self.render_mode == "ansi":
             return tuple(self._context_text(i) + "\n" for i in range(self.num_envs))
+        if self.render_mode == "rgb_array":
+            return tuple(render_text_rgb(self._context_text(i)) for i in range(self.num_envs))
         return None
 
     def _start_episodes(self, envs: np.ndarray) -> None:

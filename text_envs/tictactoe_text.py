@@ -16,6 +16,7 @@ from text_envs.actions import check_discrete_action
 from text_envs.agent_protocol import Agent
 from text_envs.generation_task import OBSERVATION_MODES, TEXT_CHARSET
 from text_envs.loading import load_tokenizer
+from text_envs.text_render import render_text_rgb
 from text_envs.tictactoe import TicTacToeEnv
 
 MOVE_DIGITS = "123456789"
@@ -140,7 +141,7 @@ class TicTacToeTextEnv(gym.Env):
     - ``max_move_tokens`` (4): tokens allowed per turn before a turn without a digit is illegal.
     - ``raise_on_illegal_move``: raise ``ValueError`` instead of ending the episode with ``-1.0``.
     - ``observation_mode``: ``"tokens"`` or ``"text"``.
-    - ``render_mode``: ``"ansi"`` (the context as text).
+    - ``render_mode``: ``"ansi"`` (the context as text) or ``"rgb_array"`` (that text drawn as a fixed-size image).
 
     ``reset(seed=...)`` seeds ``self.np_random`` and resets the inner env with the seed
     ``int(self.np_random.integers(2**63))`` (also on the first reset, seeded or not); later unseeded
@@ -151,7 +152,7 @@ class TicTacToeTextEnv(gym.Env):
     - v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -247,9 +248,11 @@ class TicTacToeTextEnv(gym.Env):
         self._new_turn(board, info["action_mask"])
         return self._observation(), 0.0, False, False, self._info(illegal_move=False, move=move)
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
         if self.render_mode == "ansi":
             return self.render_text() + "\n"
+        if self.render_mode == "rgb_array":
+            return render_text_rgb(self.render_text())
         return None
 
     def render_text(self) -> str:
