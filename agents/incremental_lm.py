@@ -8,7 +8,6 @@ observation is the old one shifted left by one column with the agent's token wri
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -16,6 +15,9 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import nn
+
+from agents.gpt2_decoding import GPT2Decoder, supports_gpt2_decoding
+from text_envs.kv_cache import accepts_logits_to_keep, cache_keyword
 
 try:  # transformers >= 4.56 keeps one cache layer object per decoder layer
     from transformers.cache_utils import DynamicLayer
@@ -87,6 +89,13 @@ class IncrementalLM(nn.Module):
     ``use_cache=False``, every call is a plain full forward of all ``L`` columns and the cache is
     neither read nor written.
 
+    **GPT-2 models** (the embedded default among them) keep their cache in a
+    :class:`~agents.gpt2_decoding.GPT2Decoder` instead, unless restarts are merged: one preallocated
+    slot per row holding that row's real tokens from column 0, so a continued row writes its new
+    token's keys and values in place (no shifting, no concatenation) and a stale row's slot is
+    refilled from its real tokens in a second, small call. The decision rules above are the same.
+    Contexts must be left-padded (pads, then real tokens) for slots; other masks take full forwards.
+
     Caches other than transformers' ``DynamicCache`` of full-attention layers (sliding-window or
     recurrent layers) cannot be shifted this way: such models get full forwards, with a warning.
 
@@ -120,7 +129,8 @@ class IncrementalLM(nn.Module):
         self.use_cache = use_cache
         self.merge_restarts = merge_restarts
         self.max_cached_batches = max_cached_batches
-        self._cache_keyword, self._logits_to_keep = _forward_keywords(model)
+        self._cache_keyword, self._logits_to_keep = cache_keyword(model), accepts_logits_to_keep(model)
+        self._slot_decoding = supports_gpt2_decoding(model)
         self._model_parameters = list(model.parameters())  # listed once: walking the modules each call is slow
         self._states: OrderedDict[int, _CacheState] = OrderedDict()
         self.continued_rows = 0
@@ -174,7 +184,14 @@ class IncrementalLM(nn.Module):
                 self.repeated_calls += 1
                 self._remember(batch, state)
                 return state.output
-            if len(stale_rows) < batch:
+            if len(stale_rows) < batch and isinstance(state.kv_cache, GPT2Decoder):
+                if _left_padded(attention_mask):
+                    output = self._slot_step(state.kv_cache, input_ids, attention_mask, stale_rows)
+                    self.continued_rows += batch - len(stale_rows)
+                    self.recomputed_rows += len(stale_rows)
+                    self._remember(batch, _CacheState(input_ids, attention_mask, state.kv_cache, output, parameters))
+                    return output
+            elif len(stale_rows) < batch:
                 step = self._merged_step if len(stale_rows) and self._merge(input_ids) else self._step
                 output, kv_cache = step(input_ids, attention_mask, old_mask, state.kv_cache, continued, stale_rows)
                 if kv_cache is not None:
@@ -183,6 +200,14 @@ class IncrementalLM(nn.Module):
                     self._remember(batch, _CacheState(input_ids, attention_mask, kv_cache, output, parameters))
                     return output
 
+        if self._slot_decoding and not self._merge(input_ids) and _left_padded(attention_mask):
+            # One slot column more than the window: a stale row is stepped once before its recompute.
+            decoder = GPT2Decoder(self.model, batch, input_ids.shape[1] + 1)
+            output = NextToken(*decoder.prefill_left_padded(torch.arange(batch), input_ids, attention_mask))
+            self.lm_calls += 1
+            self.recomputed_rows += batch
+            self._remember(batch, _CacheState(input_ids, attention_mask, decoder, output, parameters))
+            return output
         output, kv_cache = self._full_forward(input_ids, attention_mask, keep_cache=True)
         self.recomputed_rows += batch
         if kv_cache is not None and _kv_tensors(kv_cache) is not None:
@@ -194,6 +219,18 @@ class IncrementalLM(nn.Module):
                 stacklevel=3,
             )
             self.use_cache = False
+        return output
+
+    def _slot_step(
+        self, decoder: GPT2Decoder, input_ids: torch.Tensor, attention_mask: torch.Tensor, stale_rows: torch.Tensor
+    ) -> NextToken:
+        """Feed every row's newest token into its slot, then restart the stale rows' slots from their contexts."""
+        output = NextToken(*decoder.step(input_ids[:, -1]))
+        self.lm_calls += 1
+        if len(stale_rows):
+            fresh = decoder.prefill_left_padded(stale_rows, input_ids[stale_rows], attention_mask[stale_rows])
+            self.lm_calls += 1
+            output.logits[stale_rows], output.hidden[stale_rows] = fresh
         return output
 
     def _merge(self, input_ids: torch.Tensor) -> bool:
@@ -352,12 +389,9 @@ class IncrementalLM(nn.Module):
         return tuple((p.data_ptr(), p._version) for p in self._model_parameters)
 
 
-def _forward_keywords(model: nn.Module) -> tuple[str, bool]:
-    """The model's cache keyword (``past_key_values`` became ``cache`` in transformers 5.x) and
-    whether it accepts ``logits_to_keep`` (to skip the LM head on all but the last position)."""
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wraps with **kwargs
-    parameters = inspect.signature(type(inner).forward).parameters
-    return ("cache" if "cache" in parameters else "past_key_values"), "logits_to_keep" in parameters
+def _left_padded(attention_mask: torch.Tensor) -> bool:
+    """Whether every row is pads then real tokens (what slot decoding assumes), not real tokens with gaps."""
+    return bool((attention_mask[:, 1:] >= attention_mask[:, :-1]).all())
 
 
 def _kv_tensors(kv_cache: Any) -> list[list[torch.Tensor]] | None:

@@ -14,6 +14,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
 from agents.incremental_lm import IncrementalLM, NextToken
+from agents.sampling import sample_tokens
 from text_envs.loading import load_causal_lm
 
 LogprobCallback = Callable[[np.ndarray], None]
@@ -150,7 +151,7 @@ class LMActorCriticPolicy(ActorCriticPolicy):
         if deterministic:
             actions = log_probs.argmax(dim=-1)
         else:
-            actions = torch.multinomial(log_probs.exp(), 1).squeeze(1)
+            actions = sample_tokens(log_probs)
         log_prob = log_probs.gather(1, actions[:, None]).squeeze(1)
         if self.logprob_callback is not None:
             self.logprob_callback(log_prob.detach().cpu().numpy())

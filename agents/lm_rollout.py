@@ -9,18 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from text_envs.kv_cache import forward_with_cache
+from agents.gpt2_decoding import GPT2Decoder, supports_gpt2_decoding
+from agents.sampling import sample_tokens
+from text_envs.kv_cache import accepts_logits_to_keep, output_with_cache
 from text_envs.text_generation_vector import TextGenerationVectorEnv
 
 
 @dataclass
 class RolloutBatch:
-    """One episode per env: left-padded prompts, right-padded completions, reward-model scores."""
+    """One episode per env: left-padded prompts, right-padded completions, reward-model scores.
+
+    ``logprobs`` are the sampling policy's ``log π(token)`` of each completion token (nats, at the
+    sampling temperature) and ``values`` its value estimates before each token, both ``(batch, length)``
+    and recorded while sampling; ``values`` is None when no value head was given.
+    """
 
     prompt_ids: torch.Tensor  # (batch, longest prompt), left-padded
     prompt_mask: torch.Tensor
@@ -29,6 +37,8 @@ class RolloutBatch:
     scores: torch.Tensor  # (batch,)
     prompts: list[str]
     completions: list[str]
+    logprobs: torch.Tensor
+    values: torch.Tensor | None = None
 
     def select(self, rows: torch.Tensor) -> RolloutBatch:
         """The episodes at ``rows``."""
@@ -41,6 +51,8 @@ class RolloutBatch:
             self.scores[rows],
             [self.prompts[i] for i in chosen],
             [self.completions[i] for i in chosen],
+            self.logprobs[rows],
+            None if self.values is None else self.values[rows],
         )
 
 
@@ -50,6 +62,43 @@ def filler_token(env: TextGenerationVectorEnv) -> int:
     return next(t for t in (env.task.pad_token_id, *range(env.task.vocab_size)) if t not in stop)
 
 
+class _CachedSampler:
+    """Next-token logits and final hidden states of a batch that grows by one token per row per call.
+
+    GPT-2-family models run on :class:`~agents.gpt2_decoding.GPT2Decoder` (preallocated KV slots);
+    others on their own forward with a ``DynamicCache``. Both give the model's full-forward outputs to
+    float rounding.
+    """
+
+    def __init__(self, model: nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, max_new: int):
+        self.model = model
+        self.mask = prompt_mask.clone()
+        self.decoder = None
+        if supports_gpt2_decoding(model):
+            self.decoder = GPT2Decoder(model, len(prompt_ids), prompt_ids.shape[1] + max_new)
+            self.next = self.decoder.prefill_left_padded(torch.arange(len(prompt_ids)), prompt_ids, prompt_mask)
+        else:
+            self.next, self.kv_cache = self._forward(prompt_ids, None, (self.mask.cumsum(-1) - 1).clamp(min=0))
+
+    def step(self, tokens: torch.Tensor) -> None:
+        if self.decoder is not None:
+            self.next = self.decoder.step(tokens)
+            return
+        self.mask = torch.cat([self.mask, torch.ones((len(tokens), 1), dtype=self.mask.dtype)], dim=1)
+        self.next, self.kv_cache = self._forward(tokens[:, None], self.kv_cache, self.mask.sum(-1, keepdim=True) - 1)
+
+    def _forward(self, input_ids: torch.Tensor, kv_cache, positions: torch.Tensor):
+        output, kv_cache = output_with_cache(
+            self.model,
+            input_ids,
+            kv_cache,
+            attention_mask=self.mask,
+            position_ids=positions,
+            output_hidden_states=True,
+        )
+        return (output.logits[:, -1], output.hidden_states[-1][:, -1]), kv_cache
+
+
 @torch.no_grad()
 def sample_episodes(
     model: nn.Module,
@@ -57,11 +106,14 @@ def sample_episodes(
     seed: int | None,
     generator: torch.Generator,
     temperature: float = 1.0,
+    value_head: nn.Module | None = None,
 ) -> RolloutBatch:
     """One episode in every env of ``env``, sampled from ``model`` with its KV cache.
 
     Envs whose episode ended keep being stepped with a filler token until the whole batch is done
     (the env restarts them; those second episodes are ignored and cannot finish within the batch).
+    The log-probs of the sampled tokens, and the values of ``value_head`` (a module mapping final
+    hidden states to one value each) when given, are recorded on the way.
     """
     n, max_new = env.num_envs, env.task.max_new_tokens
     observations, info = env.reset(seed=seed)
@@ -72,32 +124,45 @@ def sample_episodes(
     prompt_mask = torch.as_tensor(observations["attention_mask"][:, -width:])
     completion = torch.full((n, max_new), env.task.pad_token_id, dtype=torch.long)
     completion_mask = torch.zeros((n, max_new), dtype=torch.long)
+    logprobs = torch.zeros((n, max_new))
+    values = torch.zeros((n, max_new)) if value_head is not None else None
     scores = torch.zeros(n)
     texts = [""] * n
     running = torch.ones(n, dtype=torch.bool)
     filler = torch.full((n,), filler_token(env), dtype=torch.long)
-    mask = prompt_mask.clone()
-    logits, cache = forward_with_cache(
-        model, prompt_ids, None, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)
-    )
+    sampler = _CachedSampler(model, prompt_ids, prompt_mask, max_new)
     for step in range(max_new):
-        probabilities = torch.softmax(logits[:, -1].float() / temperature, dim=-1)
-        tokens = torch.where(running, torch.multinomial(probabilities, 1, generator=generator)[:, 0], filler)
+        logits, hidden = sampler.next
+        log_probabilities = torch.log_softmax(logits.float() / temperature, dim=-1)
+        sampled = sample_tokens(log_probabilities, generator)
+        tokens = torch.where(running, sampled, filler)
         completion[running, step] = tokens[running]
         completion_mask[running, step] = 1
+        logprobs[:, step] = log_probabilities.gather(1, tokens[:, None])[:, 0]
+        if values is not None:
+            values[:, step] = value_head(hidden).squeeze(-1)
         _, rewards, terminated, truncated, info = env.step(tokens.numpy())
         ended = torch.as_tensor(terminated | truncated) & running
         for i in np.flatnonzero(ended.numpy()):
             scores[i], texts[i] = float(rewards[i]), info["completion"][i]
         running &= ~ended
         if not running.any():
-            completion, completion_mask = completion[:, : step + 1], completion_mask[:, : step + 1]
+            kept = step + 1
             break
-        mask = torch.cat([mask, torch.ones((n, 1), dtype=mask.dtype)], dim=1)
-        logits, cache = forward_with_cache(
-            model, tokens[:, None], cache, attention_mask=mask, position_ids=mask.sum(-1, keepdim=True) - 1
-        )
-    return RolloutBatch(prompt_ids, prompt_mask, completion, completion_mask, scores, prompts, texts)
+        sampler.step(tokens)
+    else:
+        kept = max_new
+    return RolloutBatch(
+        prompt_ids,
+        prompt_mask,
+        completion[:, :kept],
+        completion_mask[:, :kept],
+        scores,
+        prompts,
+        texts,
+        logprobs[:, :kept] * completion_mask[:, :kept],
+        None if values is None else values[:, :kept] * completion_mask[:, :kept],
+    )
 
 
 def completion_window(batch: RolloutBatch) -> tuple[torch.Tensor, torch.Tensor, int, int]:
@@ -108,11 +173,23 @@ def completion_window(batch: RolloutBatch) -> tuple[torch.Tensor, torch.Tensor, 
     return input_ids, mask, start, input_ids.shape[1] - 1
 
 
+def completion_logits(model: nn.Module, batch: RolloutBatch, **kwargs) -> tuple[torch.Tensor, Any]:
+    """One teacher-forced forward of prompt + completion: the logits that predict each completion token
+    ``(batch, length, vocab)``, and the model's whole output (``kwargs`` go to the model).
+
+    Models that take ``logits_to_keep`` run their LM head on the completion positions only.
+    """
+    input_ids, mask, start, end = completion_window(batch)
+    if accepts_logits_to_keep(model):
+        kwargs["logits_to_keep"] = input_ids.shape[1] - start
+    output = model(input_ids=input_ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0), **kwargs)
+    return output.logits[:, start - input_ids.shape[1] : -1], output
+
+
 def sequence_logprobs(model: nn.Module, batch: RolloutBatch, temperature: float = 1.0) -> torch.Tensor:
     """``log p(token)`` of every completion token under ``model``, one teacher-forced forward: ``(batch, max_new)``."""
-    input_ids, mask, start, end = completion_window(batch)
-    logits = model(input_ids=input_ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).logits
-    log_probs = torch.log_softmax(logits[:, start:end].float() / temperature, dim=-1)
+    logits, _ = completion_logits(model, batch)
+    log_probs = torch.log_softmax(logits.float() / temperature, dim=-1)
     return log_probs.gather(-1, batch.completion_ids.unsqueeze(-1)).squeeze(-1)
 
 
@@ -133,6 +210,8 @@ def evaluate_lm(
     KL(π‖π_ref)); the mean completion length in tokens.
     """
     batch = sample_episodes(model, env, seed, torch.Generator().manual_seed(seed), temperature)
+    # Teacher-forced like the reference's (not the log-probs recorded while sampling, equal only to
+    # rounding), so that a policy equal to its reference measures a KL of exactly 0.
     kl = ((sequence_logprobs(model, batch, temperature) - reference_logprobs(batch)) * batch.completion_mask).sum(1)
     metrics = {
         "score_mean": float(batch.scores.mean()),

@@ -6,10 +6,11 @@ One iteration:
    samples one token per env step for all of them at once, feeding only the new token through its
    KV cache. The env keeps the contexts and scores every finished completion in one batched
    reward-model call. Episodes that end early keep the batch in lock-step with filler tokens
-   that are ignored (as ``generate`` pads finished rows).
-2. **Scoring.** One forward per sequence (prompt + completion, teacher-forced) of the policy gives
-   the log-probs of the sampled tokens and the values; one of the reference model gives its
-   log-probs. Per-token rewards are ``-β·kl_t`` on every completion token with
+   that are ignored (as ``generate`` pads finished rows). The log-probs of the sampled tokens and
+   the value estimates are recorded on the way: they are the "old" policy's, since dropout is off
+   and the weights do not change until the update.
+2. **Scoring.** One forward per sequence (prompt + completion, teacher-forced) of the reference model
+   gives its log-probs. Per-token rewards are ``-β·kl_t`` on every completion token with
    ``kl_t = kl_estimate(log π, log π_ref)`` (k1 or k3, nats, from :mod:`text_envs.wrappers`) plus the
    reward model's score on the last token (Ziegler et al. 2019; Stiennon et al. 2020), minus an
    optional ``length_penalty`` per completion token.
@@ -42,7 +43,7 @@ from tqdm import tqdm
 from transformers import PreTrainedModel
 
 from agents.checkpoint import load_state, save_state
-from agents.lm_rollout import RolloutBatch, completion_window, evaluate_lm, sample_episodes, sequence_logprobs
+from agents.lm_rollout import RolloutBatch, completion_logits, evaluate_lm, sample_episodes, sequence_logprobs
 from text_envs.loading import load_causal_lm
 from text_envs.text_generation_vector import TextGenerationVectorEnv
 from text_envs.wrappers import AdaptiveKLController, FixedKLController, kl_estimate
@@ -86,13 +87,12 @@ class PolicyWithValueHead(nn.Module):
         nn.init.zeros_(self.value_head.weight)
         nn.init.zeros_(self.value_head.bias)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits ``(batch, length, vocab)`` and values ``(batch, length)`` for left-padded sequences."""
-        positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-        output = self.model(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, output_hidden_states=True
-        )
-        return output.logits, self.value_head(output.hidden_states[-1]).squeeze(-1)
+    def forward(self, batch: RolloutBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits ``(batch, length, vocab)`` predicting each completion token and the values before each
+        ``(batch, length)``: one teacher-forced forward of prompt + completion."""
+        logits, output = completion_logits(self.model, batch, output_hidden_states=True)
+        hidden = output.hidden_states[-1][:, -logits.shape[1] - 1 : -1]
+        return logits, self.value_head(hidden).squeeze(-1)
 
 
 class TextPPO:
@@ -152,7 +152,9 @@ class TextPPO:
     def rollout(self) -> RolloutBatch:
         """One episode in every training env, sampled by the policy with its KV cache."""
         seed, self.env_seed = self.env_seed, None  # later resets continue the env's own seeded stream
-        return sample_episodes(self.policy.model, self.env, seed, self.sampler, self.config.temperature)
+        return sample_episodes(
+            self.policy.model, self.env, seed, self.sampler, self.config.temperature, self.policy.value_head
+        )
 
     @torch.no_grad()
     def evaluate(self, env: TextGenerationVectorEnv, seed: int = 0, gold=None) -> tuple[dict[str, float], RolloutBatch]:
@@ -161,13 +163,16 @@ class TextPPO:
 
     # ------------------------------------------------------------------------------------------ update
     def _sequence_outputs(self, batch: RolloutBatch) -> tuple[torch.Tensor, ...]:
-        """The policy's log-probs of the completion tokens, values before each, entropies: ``(batch, length)``."""
-        input_ids, mask, start, end = completion_window(batch)
-        logits, values = self.policy(input_ids, mask)
-        log_probs = torch.log_softmax(logits[:, start:end].float() / self.config.temperature, dim=-1)
+        """The policy's log-probs of the completion tokens, values before each, entropies: ``(batch, length)``.
+
+        The entropies carry gradients only when the loss uses them (``entropy_coef`` non-zero).
+        """
+        logits, values = self.policy(batch)
+        log_probs = torch.log_softmax(logits.float() / self.config.temperature, dim=-1)
         chosen = log_probs.gather(-1, batch.completion_ids.unsqueeze(-1)).squeeze(-1)
-        entropy = -(log_probs.exp() * log_probs).sum(-1)
-        return chosen, values[:, start:end], entropy
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.config.entropy_coef != 0):
+            entropy = -(log_probs.exp() * log_probs).sum(-1)
+        return chosen, values, entropy
 
     @torch.no_grad()
     def _reference_logprobs(self, batch: RolloutBatch) -> torch.Tensor:
@@ -205,8 +210,11 @@ class TextPPO:
         """KL-shaped rewards, GAE and ``ppo_epochs`` of clipped PPO on one rollout batch."""
         config = self.config
         mask = batch.completion_mask.float()
-        with torch.no_grad():
-            old_logprobs, old_values, _ = self._sequence_outputs(batch)
+        if batch.values is None:
+            with torch.no_grad():
+                old_logprobs, old_values, _ = self._sequence_outputs(batch)
+        else:  # recorded while sampling, with the same weights: no second forward
+            old_logprobs, old_values = batch.logprobs, batch.values
         beta = self.kl_controller.value
         rewards, kl = self.shaped_rewards(batch, old_logprobs, self._reference_logprobs(batch))
         lengths = batch.completion_mask.sum(1)

@@ -50,13 +50,18 @@ printed with the reason TRL did not run.
   GAE over the completion tokens; the extra compute is that head and a backward through it.
 - KL: TextPPO puts ``-kl_coef * (log pi - log pi_ref)`` (k1) into the per-token rewards; GRPO adds
   ``beta * k3`` to the loss. Both need one reference forward per sequence per iteration.
-- Old log-probs: both compute them with one extra policy forward per iteration (TRL only when
-  ``num_iterations x steps_per_generation > 1``, true by default).
+- Old log-probs: TextPPO records them (and the values) while sampling, as the weights do not change
+  before the update and dropout is off; TRL computes them with one extra policy forward per
+  iteration (when ``num_iterations x steps_per_generation > 1``, true by default).
 - Dropout (0.1 in the default LM): off on both sides, in sampling and updates (TextPPO always;
   TRL with ``disable_dropout=True``, not its default), so both sample the same distribution.
 - Generation: TextPPO steps a ``TextGenerationVectorEnv`` one token at a time with its own KV
-  cache and scores completions as they finish (one reward call per step in which some end); TRL
-  calls ``model.generate`` on the whole batch and scores all completions in one reward call.
+  cache (:class:`agents.gpt2_decoding.GPT2Decoder` for GPT-2 models: preallocated, no per-token
+  concatenation) and inverse-CDF sampling, and scores completions as they finish (one reward call
+  per step in which some end); TRL calls ``model.generate`` (a ``DynamicCache``, ``torch.multinomial``)
+  on the whole batch and scores all completions in one reward call.
+- Teacher-forced forwards: TextPPO runs the LM head on the completion positions only
+  (``logits_to_keep``) and builds the entropy's graph only when ``entropy_coef`` is non-zero.
   Finished rows keep being computed until the batch is done on both sides.
 - Minibatch order: TextPPO reshuffles the batch every epoch; TRL shuffles once per generation and
   walks the same slices each of its ``num_iterations`` passes (identical when minibatch = batch).

@@ -26,11 +26,13 @@ reward model's. Each path runs ``--rounds`` batches of completions per trial (th
 same number of steps: rounds x max new tokens), after one warm-up trial; the best of
 ``--repeats`` trials counts (the machine may be shared). Target: cached policy and TextPPO >= 0.8x generate.
 
-Where the cached path loses to ``generate`` (a 2-core CPU, 1 thread, the embedded LM): envs restart
-at different steps, and on a CPU each step with a restart costs a second LM call for the restarted
-rows (``generate`` prefills once per batch); a call of this small model is mostly fixed cost, so
-that is ~1.4 calls per step. The env step and the value head are in the loop too. The last line
-prints the calls per step.
+Why the env paths can beat ``generate`` here (a 2-core CPU, 1 thread, the embedded LM): a step of
+this small model is mostly fixed cost, and for GPT-2 models both env paths decode with
+:class:`agents.gpt2_decoding.GPT2Decoder` (keys and values written into preallocated slots instead of
+a ``DynamicCache`` that is concatenated every token, plain tensor functions instead of module calls,
+one fused GELU) and sample by inverse CDF instead of ``torch.multinomial``. The cached policy path
+still pays a second LM call on steps where some env restarted (the last line prints the calls per
+step) and a value head; the TextPPO rollout records log-probs on the way.
 """
 
 from __future__ import annotations

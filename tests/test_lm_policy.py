@@ -11,8 +11,10 @@ from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import DummyVecEnv
+from transformers import DynamicCache
 
 from agents import IncrementalLM, LMActorCriticPolicy, send_logprobs_to
+from agents.gpt2_decoding import GPT2Decoder
 from text_envs import TextGenerationEnv, TextGenerationVectorEnv
 from text_envs.loading import load_causal_lm
 from text_envs.wrappers import KLPenalty
@@ -110,10 +112,15 @@ def test_cached_and_uncached_rollouts_take_the_same_actions(autoreset_mode):
     np.testing.assert_array_equal(cached[3], uncached[3])
 
 
-@pytest.mark.parametrize("merge_restarts", [False, True])
+@pytest.mark.parametrize(
+    "architecture, merge_restarts, cache_type",
+    [("gpt2", False, GPT2Decoder), ("gpt2", True, DynamicCache), ("llama", False, DynamicCache)],
+)
 @pytest.mark.parametrize("autoreset_mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
-def test_incremental_lm_matches_a_full_forward_for_every_row_at_every_step(autoreset_mode, merge_restarts):
-    model = load_causal_lm()
+def test_incremental_lm_matches_a_full_forward_for_every_row_at_every_step(
+    autoreset_mode, architecture, merge_restarts, cache_type, request
+):
+    model = load_causal_lm() if architecture == "gpt2" else request.getfixturevalue("tiny_llama")
     lm = IncrementalLM(model, merge_restarts=merge_restarts)
     env = TextGenerationVectorEnv(6, reward_model=zero_reward, autoreset_mode=autoreset_mode, **STAGGERED)
     observations, _ = env.reset(seed=1)
@@ -135,6 +142,7 @@ def test_incremental_lm_matches_a_full_forward_for_every_row_at_every_step(autor
         observations, *_ = env.step(actions.numpy())
     assert rows_checked_after_a_restart >= 5
     assert lm.continued_rows > 3 * lm.recomputed_rows
+    assert isinstance(lm._states[6].kv_cache, cache_type)
 
 
 def test_incremental_lm_recomputes_what_it_cannot_reuse():
