@@ -88,7 +88,7 @@ class LMActorCriticPolicy(ActorCriticPolicy):
         trust_remote_code: bool = False,
         **kwargs: Any,
     ):
-        _check_spaces(observation_space, action_space)
+        check_token_spaces(observation_space, action_space, type(self).__name__)
         # Plain attributes, set before ActorCriticPolicy.__init__ calls _build; SB3 pickles them on save.
         self.model_name_or_path = None if model_name_or_path is None else str(model_name_or_path)
         self.use_cache = bool(use_cache)
@@ -202,11 +202,12 @@ def _ids_and_mask(obs: PyTorchObs) -> tuple[torch.Tensor, torch.Tensor]:
     return input_ids.long(), attention_mask.long()
 
 
-def _check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
+def check_token_spaces(observation_space: spaces.Space, action_space: spaces.Space, owner: str) -> None:
+    """Refuse spaces other than a causal TextGeneration env's token ones, naming ``owner`` (the policy class)."""
     keys = set(observation_space.spaces) if isinstance(observation_space, spaces.Dict) else set()
     if keys != {"input_ids", "attention_mask"} or not isinstance(action_space, spaces.Discrete):
         raise ValueError(
-            "LMActorCriticPolicy acts in causal TextGeneration-v0 envs with observation_mode='tokens' "
+            f"{owner} acts in causal TextGeneration-v0 envs with observation_mode='tokens' "
             "(Dict(input_ids, attention_mask) observations, Discrete token actions); got "
             f"{observation_space} and {action_space}"
         )

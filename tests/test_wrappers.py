@@ -1,4 +1,5 @@
-"""Reward-shaping wrappers: each term by hand, the KL reference's cache, composition, and both env checkers."""
+"""Reward-shaping wrappers: each term by hand, the KL reference's cache, composition, and both env checkers;
+the action mask moved into observations."""
 
 import warnings
 
@@ -12,6 +13,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from text_envs import TextGenerationEnv
 from text_envs.loading import load_causal_lm, load_tokenizer
 from text_envs.wrappers import (
+    ActionMaskObservation,
     AdaptiveKLController,
     ClipReward,
     DenseReward,
@@ -407,3 +409,33 @@ def test_sb3_checker_passes_without_policy_logprobs(tokenizer, reference_model):
         "text_envs/TextGeneration-v0", tokenizer=tokenizer, prompts=[PROMPT], reward_model=score_two, max_new_tokens=8
     )
     sb3_check_env(KLPenalty(env, reference_model=reference_model))  # stock SB3 agents never report log-probs
+
+
+def test_action_mask_observation_carries_the_info_mask():
+    env = ActionMaskObservation(gym.make("text_envs/TicTacToe-v0", opponent="random"))
+    twin = gym.make("text_envs/TicTacToe-v0", opponent="random")  # the same games, unwrapped
+    rng = np.random.default_rng(0)
+    observation, info = env.reset(seed=0)
+    board, _ = twin.reset(seed=0)
+    for _ in range(20):
+        assert observation in env.observation_space
+        np.testing.assert_array_equal(observation["action_mask"], info["action_mask"].astype(np.float32))
+        np.testing.assert_array_equal(observation["observations"], board)
+        action = int(rng.choice(np.flatnonzero(info["action_mask"])))
+        observation, _, terminated, truncated, info = env.step(action)
+        board, *_ = twin.step(action)
+        if terminated or truncated:
+            assert not observation["action_mask"].any()  # no legal move once the game is over
+            observation, info = env.reset()
+            board, _ = twin.reset()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is different from the unwrapped version")
+        gymnasium_check_env(env)
+
+
+def test_action_mask_observation_refuses_envs_without_masks(tokenizer):
+    with pytest.raises(ValueError, match="Discrete"):
+        ActionMaskObservation(gym.make("Pendulum-v1"))
+    env = ActionMaskObservation(TextGenerationEnv(tokenizer=tokenizer, prompts=[PROMPT], reward_model=score_two))
+    with pytest.raises(KeyError, match="action_mask"):
+        env.reset(seed=0)

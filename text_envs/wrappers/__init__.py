@@ -1,7 +1,9 @@
-"""Reward-shaping wrappers for TextGeneration-v0 (the single env), composable in any order.
+"""Reward-shaping wrappers for TextGeneration-v0 (the single env), composable in any order, and
+:class:`ActionMaskObservation`, which puts an env's ``info["action_mask"]`` into its observation (for
+RLlib's action-masking modules; it shapes no reward).
 
 ## The ``reward_components`` convention
-Every wrapper here puts ``info["reward_components"]`` in the info of every ``step`` (not ``reset``): a
+Every reward wrapper here puts ``info["reward_components"]`` in the info of every ``step`` (not ``reset``): a
 dict of Python floats that explains the reward.
 
 - ``"score"``: the env's per-sequence score, ``info["score"]`` on the final step and 0.0 before.
@@ -25,6 +27,7 @@ outermost: they act on the total of everything below them::
 :func:`kl_estimate` and the β controllers are plain objects, for agents that shape rewards themselves.
 """
 
+from text_envs.wrappers.action_mask_observation import ActionMaskObservation
 from text_envs.wrappers.clip_reward import ClipReward
 from text_envs.wrappers.dense_reward import DenseReward, TokenScorer
 from text_envs.wrappers.kl_controller import AdaptiveKLController, FixedKLController, KLController
@@ -37,6 +40,7 @@ from text_envs.wrappers.potential_shaping import Potential, PotentialShaping
 __all__ = [
     "KL_ESTIMATORS",
     "MISSING_POLICY_LOGPROB",
+    "ActionMaskObservation",
     "AdaptiveKLController",
     "ClipReward",
     "DenseReward",
