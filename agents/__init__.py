@@ -8,6 +8,7 @@ from agents.q_learning import QLearningAgent
 from agents.random_agent import RandomAgent
 from agents.sampling import sample_completions
 from agents.text_ppo import TextPPO, TextPPOConfig
+from agents.text_tictactoe_agent import TextTicTacToeAgent
 
 __all__ = [
     "BaseAgent",
@@ -19,6 +20,7 @@ __all__ = [
     "RandomAgent",
     "TextPPO",
     "TextPPOConfig",
+    "TextTicTacToeAgent",
     "sample_completions",
     "send_logprobs_to",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -69,8 +70,18 @@ class QLearningAgent(BaseAgent):
         fraction = min(1.0, progress / self.exploration_fraction) if self.exploration_fraction > 0 else 1.0
         return self.exploration_initial_eps + fraction * (self.exploration_final_eps - self.exploration_initial_eps)
 
-    def learn(self, env: VectorEnv, total_timesteps: int, progress_bar: bool = False) -> QLearningAgent:
-        """Train for ``total_timesteps`` agent moves (summed over boards) on a vector env."""
+    def learn(
+        self,
+        env: VectorEnv,
+        total_timesteps: int,
+        progress_bar: bool = False,
+        callback: Callable[[QLearningAgent, int], None] | None = None,
+    ) -> QLearningAgent:
+        """Train for ``total_timesteps`` agent moves (summed over boards) on a vector env.
+
+        ``callback(agent, moves)``, if given, is called after every batched step with the moves made so far
+        in this call.
+        """
         if env.metadata.get("autoreset_mode") != AutoresetMode.SAME_STEP:
             raise ValueError("QLearningAgent.learn needs a vector env with autoreset_mode=AutoresetMode.SAME_STEP")
         observations, info = env.reset(seed=int(self.rng.integers(2**31)))
@@ -93,6 +104,8 @@ class QLearningAgent(BaseAgent):
                 self._update(states, actions, targets)
                 steps += len(states)
                 bar.update(len(states))
+                if callback is not None:
+                    callback(self, steps)
         self.num_timesteps += steps
         return self
 

@@ -23,6 +23,7 @@ MOVE_DIGITS = "123456789"
 """The characters that name a move: digit ``d`` is cell ``d - 1`` (row-major, ``1`` top-left)."""
 
 _MARK_NAMES = {rules.X: "X", rules.O: "O"}
+_SYMBOLS = ".XO"  # indexed by rules.EMPTY, rules.X, rules.O, as rules.render_text draws them
 
 
 def prompt_text(state: int) -> str:
@@ -34,6 +35,22 @@ def prompt_text(state: int) -> str:
         "cells are numbered 1 to 9, row by row from the top left.\n"
         f"board:\n{board}\nlegal moves: {legal}\nyour move:"
     )
+
+
+def state_from_prompt(text: str) -> int:
+    """The board state a :func:`prompt_text` prompt shows: the inverse of its board part.
+
+    Reads the last ``board:`` block of ``text`` (a context may hold tokens after the prompt), so an
+    agent that sees only the text can recover the numeric position. Raises ``ValueError`` when
+    ``text`` holds no well-formed board.
+    """
+    start = text.rfind("board:\n")
+    rows = text[start + len("board:\n") :].split("\n")[:3] if start >= 0 else []
+    symbols = [row.split(" ") for row in rows]
+    if len(symbols) != 3 or any(len(row) != 3 or not set(row) <= set(_SYMBOLS) for row in symbols):
+        raise ValueError(f"no tic-tac-toe board (three rows of 'X', 'O' and '.') in {text!r}")
+    marks = np.array([_SYMBOLS.index(symbol) for row in symbols for symbol in row], dtype=np.int64)
+    return int(marks @ rules.POWERS_OF_3)
 
 
 def parse_move(text: str) -> tuple[int | None, bool]:

@@ -1,0 +1,171 @@
+"""Benchmark results on disk, and their summary over seeds: mean ± 95% confidence interval as a Markdown table.
+
+``results.json`` (every finished cell, learning curves included) is the record the benchmark resumes
+from; it and ``results.csv`` (the same rows without the curves) are rewritten after each cell through a
+temporary file, fsynced, then ``os.replace``: a crash leaves either the old file or the new one, never
+a torn one, so a finished cell is never lost. Rows of cells outside the current spec are kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.benchmark.registry import AGENTS, ENVS
+from agents.benchmark.spec import Cell
+
+KEY_FIELDS = ("agent", "env", "seed", "episodes", "budget")
+TIMING_FIELDS = ("train_seconds", "seconds", "finished_at")
+
+# Two-sided 95% quantiles of Student's t for 1 to 30 degrees of freedom (scipy.stats.t.ppf(0.975, df)).
+_T_975 = (
+    12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624, 2.306004, 2.262157, 2.228139,
+    2.200985, 2.178813, 2.160369, 2.144787, 2.131450, 2.119905, 2.109816, 2.100922, 2.093024, 2.085963,
+    2.079614, 2.073873, 2.068658, 2.063899, 2.059539, 2.055529, 2.051831, 2.048407, 2.045230, 2.042272,
+)  # fmt: skip
+_Z_975 = 1.959963984540054
+
+
+def t_quantile_975(degrees_of_freedom: int) -> float:
+    """The 97.5% quantile of Student's t: a table to 30 degrees of freedom, then the Cornish-Fisher expansion.
+
+    The expansion (four terms around the normal quantile) is within 2e-6 of the exact value from 31 on.
+    """
+    if degrees_of_freedom < 1:
+        raise ValueError(f"degrees_of_freedom must be at least 1, got {degrees_of_freedom}")
+    if degrees_of_freedom <= len(_T_975):
+        return _T_975[degrees_of_freedom - 1]
+    z, v = _Z_975, degrees_of_freedom
+    return (
+        z
+        + (z**3 + z) / (4 * v)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
+    )
+
+
+def confidence_interval(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and half-width of the 95% confidence interval of the mean (Student's t, sample std; NaN for n=1)."""
+    data = np.asarray(values, dtype=float)
+    if data.size == 0:
+        raise ValueError("no values to summarise")
+    if data.size == 1:
+        return float(data[0]), math.nan
+    half_width = t_quantile_975(data.size - 1) * data.std(ddof=1) / math.sqrt(data.size)
+    return float(data.mean()), float(half_width)
+
+
+def row_key(row: dict[str, Any]) -> tuple:
+    return tuple(row[field] for field in KEY_FIELDS)
+
+
+def cell_row(cell: Cell) -> dict[str, Any]:
+    """The key fields of ``cell``'s result row."""
+    return dict(zip(KEY_FIELDS, (cell.agent, cell.env_id, cell.seed, cell.episodes, cell.budget), strict=True))
+
+
+class ResultsStore:
+    """The rows of ``results.json`` in ``directory``, by cell key; :meth:`add` writes both result files durably."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        self.json_path = self.directory / "results.json"
+        self.csv_path = self.directory / "results.csv"
+        self.rows: dict[tuple, dict[str, Any]] = {}
+        if self.json_path.exists():
+            try:
+                rows = json.loads(self.json_path.read_text())
+                self.rows = {row_key(row): row for row in rows}
+            except (json.JSONDecodeError, TypeError, KeyError) as error:
+                raise ValueError(
+                    f"{self.json_path} is not a benchmark results file ({error}); move it away or pick another "
+                    "--output-dir"
+                ) from None
+
+    def __contains__(self, cell: Cell) -> bool:
+        return cell.key in self.rows
+
+    def __getitem__(self, cell: Cell) -> dict[str, Any]:
+        return self.rows[cell.key]
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows[row_key(row)] = row
+        self.directory.mkdir(parents=True, exist_ok=True)
+        rows = list(self.rows.values())
+        write_atomic(self.json_path, json.dumps(rows, indent=1) + "\n")
+        write_atomic(self.csv_path, rows_to_csv(rows))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so that a crash leaves the old or the new content: temp file, fsync, rename."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+    if os.name == "posix":  # the rename itself is durable once the directory is synced
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def rows_to_csv(rows: Iterable[dict[str, Any]]) -> str:
+    """Rows as CSV: the key fields, ``score``, each env's columns, then timings; learning curves left out."""
+    metrics = ["score"]
+    for info in ENVS.values():
+        metrics += [column.key for column in info.columns if column.key not in metrics]
+    output = io.StringIO()
+    writer = csv.DictWriter(output, fieldnames=[*KEY_FIELDS, *metrics, *TIMING_FIELDS], extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return output.getvalue()
+
+
+def _format(mean: float, half_width: float, decimals: int) -> str:
+    return f"{mean:.{decimals}f}" if math.isnan(half_width) else f"{mean:.{decimals}f} ± {half_width:.{decimals}f}"
+
+
+def markdown_table(cells: Sequence[Cell], rows: Sequence[dict[str, Any]]) -> str:
+    """One table per env: an agent per line, each metric as mean ± 95% CI over the seeds (cells and rows align)."""
+    by_group: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for cell, row in zip(cells, rows, strict=True):
+        by_group.setdefault((cell.env_id, cell.agent), []).append(row)
+    sections = []
+    for env_id, info in ENVS.items():
+        groups = [(agent, group) for (env, agent), group in by_group.items() if env == env_id]
+        if not groups:
+            continue
+        columns = (info.score, *info.columns)
+        episodes = sorted({row["episodes"] for _, group in groups for row in group})
+        lines = [
+            f"### {info.name}",
+            "",
+            f"Score: {info.score.label}, {' / '.join(map(str, episodes))} episodes per seed.",
+            "",
+            "| agent | training budget | seeds | " + " | ".join(c.label for c in columns) + " | train s |",
+            "|---|---:|---:|" + "---:|" * (len(columns) + 1),
+        ]
+        for agent, group in groups:
+            budget = group[0]["budget"]
+            values = []
+            for column in columns:
+                mean, half_width = confidence_interval([row[column.key] for row in group])
+                text = _format(mean, half_width, column.decimals)
+                values.append(f"**{text}**" + (" (n=1)" if len(group) == 1 else "") if column is info.score else text)
+            train = confidence_interval([row["train_seconds"] for row in group])[0]
+            budget_text = "-" if budget is None else f"{budget:,} {AGENTS[agent].budget_unit}"
+            lines.append(f"| {agent} | {budget_text} | {len(group)} | " + " | ".join(values) + f" | {train:.0f} |")
+        sections.append("\n".join(lines))
+    note = "Mean ± half-width of the 95% confidence interval over seeds (Student's t); n=1: no interval."
+    return "\n\n".join([note, *sections]) + "\n"

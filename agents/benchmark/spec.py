@@ -1,0 +1,230 @@
+"""The benchmark spec: which agents, envs and seeds, how many evaluation episodes, what training budgets.
+
+A spec is a JSON or TOML file (or the same keys from the command line), every key optional (the
+comments are for this description only)::
+
+    {
+      "agents": ["random", "minimax", "q-learning"],    # default: every agent that fits one of the envs
+      "envs": ["TicTacToe-v0", "TicTacToeText-v0"],     # default: every registered env (text_envs/ optional)
+      "seeds": [0, 1, 2],                               # default: 0 to 4
+      "episodes": 500,                                  # or {"TicTacToe-v0": 500}; default: per env
+      "budgets": {"q-learning": 200000},                # training budget per trained agent; default: per agent
+      "threads": 1                                      # torch threads of the LLM cells
+    }
+
+The cells are agents × envs × seeds; pairs where the agent does not fit the env are left out with a
+message, and a spec that names an agent fitting none of its envs is an error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.benchmark.registry import AGENTS, ENVS, TICTACTOE
+
+SPEC_KEYS = ("agents", "envs", "seeds", "episodes", "budgets", "threads")
+
+
+class SpecError(ValueError):
+    """A benchmark spec that cannot run; the message names the problem and where it is."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One agent on one env with one seed: the unit the benchmark trains, evaluates, and resumes."""
+
+    agent: str
+    env_id: str
+    seed: int
+    episodes: int
+    budget: int | None
+
+    @property
+    def key(self) -> tuple[str, str, int, int, int | None]:
+        """What identifies a finished cell in the results: a changed episode count or budget is a new cell."""
+        return (self.agent, self.env_id, self.seed, self.episodes, self.budget)
+
+    @property
+    def name(self) -> str:
+        return f"{self.agent} on {ENVS[self.env_id].name}, seed {self.seed}"
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """Agents × envs × seeds, with per-env episodes and per-agent budgets (missing: the registry's defaults).
+
+    ``agents=None`` (the default) means every registered agent that fits one of ``envs``.
+    """
+
+    agents: tuple[str, ...] | None = None
+    envs: tuple[str, ...] = tuple(ENVS)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    episodes: Mapping[str, int] = field(default_factory=dict)
+    budgets: Mapping[str, int] = field(default_factory=dict)
+    threads: int = 1
+
+    def episodes_for(self, env_id: str) -> int:
+        return self.episodes.get(env_id, ENVS[env_id].default_episodes)
+
+    def budget_for(self, agent: str) -> int | None:
+        return self.budgets.get(agent, AGENTS[agent].default_budget)
+
+    def cells(self) -> tuple[list[Cell], list[str]]:
+        """The cells to run, and one message per agent/env pair left out because the agent does not fit the env.
+
+        An agent named in ``agents`` that fits none of ``envs`` is a :class:`SpecError`.
+        """
+        cells, skipped = [], []
+        if self.agents is None:
+            agents = [name for name, info in AGENTS.items() if any(info.fits(env_id) for env_id in self.envs)]
+        else:
+            agents = list(self.agents)
+        for agent in agents:
+            info = AGENTS[agent]
+            fitting = [env_id for env_id in self.envs if info.fits(env_id)]
+            if not fitting:
+                raise SpecError(
+                    f"agent {agent!r} fits none of the envs {_names(self.envs)}; it fits {_names(info.runners)}"
+                )
+            skipped += [
+                f"skipping {agent} on {ENVS[env_id].name}: it fits only {_names(info.runners)}"
+                for env_id in self.envs
+                if env_id not in fitting
+            ]
+            budget = self.budget_for(agent)
+            cells += [
+                Cell(agent, env_id, seed, self.episodes_for(env_id), budget)
+                for env_id in fitting
+                for seed in self.seeds
+            ]
+        return cells, skipped
+
+
+QUICK_SPEC = BenchmarkSpec(
+    seeds=(0, 1),
+    episodes={env_id: 100 if env_id == TICTACTOE else 10 for env_id in ENVS},
+    budgets={"q-learning": 20_000, "maskable-ppo": 4_096, "textppo": 2},
+)
+"""Every agent on every env it fits, two seeds, tiny budgets and few episodes: a smoke test of the whole benchmark."""
+
+
+def env_id_from_name(name: str, where: str = "spec") -> str:
+    """``TicTacToe-v0`` or ``text_envs/TicTacToe-v0`` -> the registered id; anything else is a :class:`SpecError`."""
+    env_id = name if "/" in name else f"text_envs/{name}"
+    if env_id not in ENVS:
+        raise SpecError(f"{where}: unknown env {name!r}; the benchmark's envs are {_names(ENVS)}")
+    return env_id
+
+
+def spec_from_mapping(data: Any, where: str = "spec", base: BenchmarkSpec | None = None) -> BenchmarkSpec:
+    """A checked :class:`BenchmarkSpec` from a dict of the module docstring's keys.
+
+    Keys left out keep their value in ``base`` (default: the default spec). ``where`` names the source
+    (a file path, ``"command line"``) in error messages.
+    """
+    if not isinstance(data, Mapping):
+        raise SpecError(f"{where}: a spec must be a table/object of {SPEC_KEYS}, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(SPEC_KEYS))
+    if unknown:
+        raise SpecError(f"{where}: unknown key(s) {unknown}; a spec has {list(SPEC_KEYS)}")
+    spec = base or BenchmarkSpec()
+    agents = _names_list(data, "agents", where, spec.agents)
+    for agent in agents or ():
+        if agent not in AGENTS:
+            raise SpecError(f"{where}: unknown agent {agent!r}; the benchmark's agents are {sorted(AGENTS)}")
+    envs = tuple(env_id_from_name(name, where) for name in _names_list(data, "envs", where, spec.envs))
+    seeds = data.get("seeds", spec.seeds)
+    if (
+        not isinstance(seeds, (list, tuple))
+        or not seeds
+        or not all(_is_int(seed) for seed in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
+        raise SpecError(f"{where}: 'seeds' must be a non-empty list of distinct integers, got {seeds!r}")
+    return BenchmarkSpec(
+        agents=agents,
+        envs=envs,
+        seeds=tuple(seeds),
+        episodes=_episodes(data.get("episodes"), where, spec.episodes),
+        budgets=_budgets(data.get("budgets"), where, spec.budgets),
+        threads=_positive_int(data.get("threads", spec.threads), "'threads'", where),
+    )
+
+
+def load_spec(path: str | Path) -> BenchmarkSpec:
+    """Read a ``.json`` or ``.toml`` spec file (see the module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"no spec file at {path}")
+    text = path.read_text()
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise SpecError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from None
+    elif path.suffix == ".toml":
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            raise SpecError(f"{path}: TOML specs need Python 3.11 or later (tomllib); use a .json spec") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise SpecError(f"{path}: invalid TOML ({error})") from None
+    else:
+        raise SpecError(f"{path}: a spec file must end in .json or .toml")
+    return spec_from_mapping(data, str(path))
+
+
+def _names(names: Any) -> str:
+    return ", ".join(ENVS[name].name if name in ENVS else name for name in names)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive_int(value: Any, what: str, where: str, minimum: int = 1) -> int:
+    if not _is_int(value) or value < minimum:
+        raise SpecError(f"{where}: {what} must be an integer of at least {minimum}, got {value!r}")
+    return value
+
+
+def _names_list(
+    data: Mapping[str, Any], key: str, where: str, default: tuple[str, ...] | None
+) -> tuple[str, ...] | None:
+    if key not in data:
+        return default
+    value = data[key]
+    if isinstance(value, str) or not value or not all(isinstance(item, str) for item in value):
+        raise SpecError(f"{where}: {key!r} must be a non-empty list of names, got {value!r}")
+    return tuple(dict.fromkeys(value))
+
+
+def _episodes(value: Any, where: str, default: Mapping[str, int]) -> dict[str, int]:
+    if value is None:
+        return dict(default)
+    if not isinstance(value, Mapping):  # one number for every env
+        return {env_id: _positive_int(value, "'episodes'", where, minimum=2) for env_id in ENVS}
+    return {
+        env_id_from_name(name, where): _positive_int(count, f"'episodes' of {name}", where, minimum=2)
+        for name, count in value.items()
+    }
+
+
+def _budgets(value: Any, where: str, default: Mapping[str, int]) -> dict[str, int]:
+    if value is None:
+        return dict(default)
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{where}: 'budgets' must map trained agents to budgets, got {value!r}")
+    budgets = dict(default)
+    for agent, budget in value.items():
+        if agent not in AGENTS or not AGENTS[agent].trained:
+            trained = sorted(name for name, info in AGENTS.items() if info.trained)
+            raise SpecError(f"{where}: 'budgets' names {agent!r}, which is not a trained agent; those are {trained}")
+        budgets[agent] = _positive_int(budget, f"the budget of {agent}", where)
+    return budgets
