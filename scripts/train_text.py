@@ -61,11 +61,12 @@ class Args:
     """environment steps (tokens) for the stable-baselines3 algorithms"""
     batch_size: int = 32
     max_new_tokens: int = 24
-    learning_rate: float = 3e-4
+    learning_rate: float = 0.0
+    """0: the algorithm's default (TextPPO 1e-4, stable-baselines3 3e-4)"""
     seed: int = 0
     output: str = "runs/text"
-    threads: int = 2
-    """torch.set_num_threads"""
+    threads: int = 1
+    """torch.set_num_threads (the embedded LM is too small to gain from more; a busy machine makes them slower)"""
     progress_bar: bool = True
 
 
@@ -115,7 +116,7 @@ def train_sb3(args: Args, reward, output: Path) -> tuple[list, torch.nn.Module]:
     model = algorithm(
         LMActorCriticPolicy,
         vec_env,
-        learning_rate=args.learning_rate,
+        learning_rate=args.learning_rate or 3e-4,
         seed=args.seed,
         tensorboard_log=str(output / "tensorboard"),
         policy_kwargs=dict(model_name_or_path=args.policy or None),
@@ -167,7 +168,7 @@ def main() -> None:
     if args.algo == "textppo":
         env = TextGenerationVectorEnv(args.batch_size, prompts=args.prompts, **env_kwargs)
         config = TextPPOConfig(
-            learning_rate=args.learning_rate,
+            learning_rate=args.learning_rate or TextPPOConfig.learning_rate,
             kl_coef=args.beta,
             adaptive_kl=args.adaptive_kl,
             target_kl=args.target_kl,
