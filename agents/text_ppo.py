@@ -43,7 +43,8 @@ from tqdm import tqdm
 from transformers import PreTrainedModel
 
 from agents.checkpoint import load_state, save_state
-from agents.lm_rollout import RolloutBatch, completion_logits, evaluate_lm, sample_episodes, sequence_logprobs
+from agents.gpt2_decoding import fuse_gelu_activations
+from agents.lm_rollout import RolloutBatch, completion_outputs, evaluate_lm, sample_episodes, sequence_logprobs
 from text_envs.loading import load_causal_lm
 from text_envs.text_generation_vector import TextGenerationVectorEnv
 from text_envs.wrappers import AdaptiveKLController, FixedKLController, kl_estimate
@@ -96,8 +97,7 @@ class PolicyWithValueHead(nn.Module):
     def forward(self, batch: RolloutBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits ``(batch, length, vocab)`` predicting each completion token and the values before each
         ``(batch, length)``: one teacher-forced forward of prompt + completion."""
-        logits, output = completion_logits(self.model, batch, output_hidden_states=True)
-        hidden = output.hidden_states[-1][:, -logits.shape[1] - 1 : -1]
+        logits, hidden = completion_outputs(self.model, batch, hidden=True)
         return logits, self.value_head(hidden).squeeze(-1)
 
 
@@ -106,6 +106,8 @@ class TextPPO:
 
     ``env.num_envs`` is the number of episodes per iteration. ``model`` is a Hugging Face causal LM
     object or its name/path (``None``: the embedded default LM); it must share the env's tokenizer.
+    Its ``gelu_new`` activations, if any, are swapped in place for the same function as one fused
+    kernel (:func:`~agents.gpt2_decoding.fuse_gelu_activations`).
     """
 
     def __init__(
@@ -121,6 +123,7 @@ class TextPPO:
         self.config = config or TextPPOConfig()
         torch.manual_seed(self.config.seed)
         base = model if isinstance(model, PreTrainedModel) else load_causal_lm(model)
+        fuse_gelu_activations(base)
         if base.config.vocab_size < env.task.vocab_size:
             raise ValueError(
                 f"the model's vocabulary ({base.config.vocab_size}) is smaller than the env's "
@@ -137,8 +140,9 @@ class TextPPO:
             self.reference = copy.deepcopy(base).eval().requires_grad_(False)
         # Dropout stays off in rollouts and updates alike, so the PPO ratio moves only with the updates.
         self.policy = PolicyWithValueHead(base).eval()
+        # fused: one kernel for all parameters (0.7 ms a step for the embedded LM, 2.8 ms for the per-tensor loop)
         self.optimizer = torch.optim.AdamW(
-            [p for p in self.policy.parameters() if p.requires_grad], lr=self.config.learning_rate
+            [p for p in self.policy.parameters() if p.requires_grad], lr=self.config.learning_rate, fused=True
         )
         self.kl_controller = (
             AdaptiveKLController(self.config.kl_coef, self.config.target_kl, self.config.kl_horizon)

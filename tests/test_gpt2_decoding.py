@@ -1,7 +1,10 @@
+from types import SimpleNamespace
+
 import pytest
 import torch
 
-from agents.gpt2_decoding import GPT2Decoder, supports_gpt2_decoding
+from agents import lm_rollout
+from agents.gpt2_decoding import GPT2Decoder, fuse_gelu_activations, supports_gpt2_decoding
 from agents.lm_rollout import sample_episodes, sequence_logprobs
 from agents.text_ppo import PolicyWithValueHead
 from text_envs import TextGenerationVectorEnv
@@ -101,3 +104,59 @@ def test_rollout_records_the_teacher_forced_logprobs_and_values(architecture, re
     torch.testing.assert_close(batch.logprobs[mask], expected_logprobs[mask], atol=1e-4, rtol=0)
     torch.testing.assert_close(batch.values[mask], expected_values[mask], atol=1e-4, rtol=0)
     assert (batch.logprobs[~mask] == 0).all() and (batch.values[~mask] == 0).all()
+
+
+@pytest.mark.parametrize("architecture", ["gpt2", "llama"])
+def test_packed_teacher_forcing_equals_the_padded_batch(architecture, request, monkeypatch):
+    model = load_causal_lm().eval() if architecture == "gpt2" else request.getfixturevalue("tiny_llama")
+    env = TextGenerationVectorEnv(5, reward_model=lambda p, c: [0.0] * len(c), max_new_tokens=12)
+    batch = sample_episodes(model, env, 4, torch.Generator().manual_seed(4))
+    assert len(set(batch.completion_mask.sum(1).tolist())) > 1, "completions of different lengths"
+    assert lm_rollout.reads_packed_sequences(model)
+    packed = lm_rollout.pack_sequences(batch)
+    padded_size = batch.prompt_ids.numel() + batch.completion_ids.numel()
+    assert packed.input_ids.shape[0] == 3 and packed.input_ids.numel() < padded_size
+    with torch.no_grad():
+        logits, hidden = lm_rollout.completion_outputs(model, batch, hidden=True)
+        monkeypatch.setattr(lm_rollout, "reads_packed_sequences", lambda model: False)
+        padded_logits, padded_hidden = lm_rollout.completion_outputs(model, batch, hidden=True)
+    mask = batch.completion_mask.bool()
+    torch.testing.assert_close(logits[mask], padded_logits[mask], atol=1e-4, rtol=0)
+    torch.testing.assert_close(hidden[mask], padded_hidden[mask], atol=1e-4, rtol=0)
+
+
+class CumulativeMeanLM(torch.nn.Module):
+    """A toy causal LM that ignores position ids: packed sequences would see each other in it."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = torch.nn.Embedding(927, 927)
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None, output_hidden_states=False, **kwargs):
+        embedded = self.embedding(input_ids)
+        counts = torch.arange(1, input_ids.shape[1] + 1)[None, :, None]
+        logits = embedded.cumsum(1) / counts
+        return SimpleNamespace(logits=logits, hidden_states=(logits,))
+
+
+def test_models_that_cannot_read_packed_sequences_get_the_padded_batch():
+    model = CumulativeMeanLM()
+    assert not lm_rollout.reads_packed_sequences(model)
+    env = TextGenerationVectorEnv(3, reward_model=lambda p, c: [0.0] * len(c), max_new_tokens=6)
+    batch = sample_episodes(load_causal_lm().eval(), env, 0, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logprobs = sequence_logprobs(model, batch)
+        input_ids, mask, start, end = lm_rollout.completion_window(batch)
+        expected = torch.log_softmax(model(input_ids).logits[:, start:end], -1)
+    expected = expected.gather(-1, batch.completion_ids[..., None])[..., 0]
+    torch.testing.assert_close(logprobs, expected)
+
+
+def test_fused_gelu_computes_the_same_function():
+    model = load_causal_lm().eval()
+    ids = torch.randint(2, 900, (3, 12), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        before = model(input_ids=ids).logits
+        assert fuse_gelu_activations(model) == model.config.n_layer
+        assert fuse_gelu_activations(model) == 0  # nothing left to swap
+        torch.testing.assert_close(model(input_ids=ids).logits, before, atol=1e-5, rtol=0)

@@ -24,9 +24,9 @@ the envs they fit:
 Tic-Tac-Toe agents train as ``scripts/train_tictactoe.py`` does (against minimax playing randomly
 half the time, alternating sides); MaskablePPO gets half its 200k-move default to fit the time
 budget. TextPPO trains as ``scripts/train_text.py`` does (β = 0.1, learning rate 1e-4, 32 episodes
-per iteration, 24 new tokens at most) for half its 120 iterations. No LLM is trained on TicTacToeText-v0: the embedded LM (trained on reviews)
-gives the digits 1-9 a total probability of about 7e-7 after the prompt, so a policy-gradient run
-would not see one rewarded move within minutes.
+per iteration, 24 new tokens at most) for half its 120 iterations. No LLM is trained on
+TicTacToeText-v0: the embedded LM (trained on reviews) gives the digits 1-9 a total probability of
+about 7e-7 after the prompt, so a policy-gradient run would not see one rewarded move within minutes.
 
 ## Metrics
 Every cell has one primary ``score`` and its env's other columns (:data:`registry.ENVS`):
