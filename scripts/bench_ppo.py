@@ -30,8 +30,9 @@ printed with the reason TRL did not run.
 - passes over each batch: ``ppo_epochs = --ppo-epochs`` | ``num_iterations``.
 - sequences per optimiser step: ``minibatch_size = --minibatch-size`` | ``per_device_train_batch_size``,
   ``gradient_accumulation_steps=1``, ``steps_per_generation = batch_size / minibatch_size``.
-- optimiser: AdamW, constant lr 3e-4, weight decay 0.01, grad-norm clip 1.0 | ``optim="adamw_torch"``,
-  the same lr with ``lr_scheduler_type="constant"``, ``weight_decay=0.01``, ``max_grad_norm=1.0``.
+- optimiser: AdamW (fused), constant lr 3e-4, weight decay 0.01, grad-norm clip 1.0 |
+  ``optim="adamw_torch_fused"``, the same lr with ``lr_scheduler_type="constant"``, ``weight_decay=0.01``,
+  ``max_grad_norm=1.0``.
 - ratio clipping: ``clip_range`` 0.2 | ``epsilon=0.2``.
 - KL to the reference: a frozen copy, ``kl_coef`` 0.05 | a frozen reference model, ``beta=0.05``.
 - policy-loss normalisation: mean over the minibatch's completion tokens | ``loss_type="bnpo"`` (the
@@ -60,8 +61,15 @@ printed with the reason TRL did not run.
   concatenation) and inverse-CDF sampling, and scores completions as they finish (one reward call
   per step in which some end); TRL calls ``model.generate`` (a ``DynamicCache``, ``torch.multinomial``)
   on the whole batch and scores all completions in one reward call.
-- Teacher-forced forwards: TextPPO runs the LM head on the completion positions only
-  (``logits_to_keep``) and builds the entropy's graph only when ``entropy_coef`` is non-zero.
+- Teacher-forced forwards: TextPPO packs the sequences two to a row without padding
+  (:func:`agents.lm_rollout.pack_sequences`), swaps GPT-2's five-op ``gelu_new`` for the fused kernel
+  of the same function, and builds the entropy's graph only when ``entropy_coef`` is non-zero; TRL
+  runs the padded batch through the model as it is.
+- Completion lengths drift apart as the two policies learn: at lr 3e-4 with the lexicon reward,
+  TextPPO's per-token KL penalty shortens its completions to ~12 tokens within ~20 iterations while
+  GRPO's stay near 18, which flatters TextPPO's completions/s. The compute of an iteration does not
+  depend on the learning rate, so ``--learning-rate 1e-6`` (neither policy moves) compares the two at
+  the same completion lengths; the README reports both.
   Finished rows keep being computed until the batch is done on both sides.
 - Minibatch order: TextPPO reshuffles the batch every epoch; TRL shuffles once per generation and
   walks the same slices each of its ``num_iterations`` passes (identical when minibatch = batch).
@@ -193,7 +201,7 @@ def bench_trl(args: argparse.Namespace, reward_model: RewardModel) -> dict[str, 
             loss_type="bnpo",
             learning_rate=args.learning_rate,
             lr_scheduler_type="constant",
-            optim="adamw_torch",
+            optim="adamw_torch_fused",
             weight_decay=0.01,
             max_grad_norm=args.max_grad_norm,
             gradient_checkpointing=False,
