@@ -22,7 +22,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import GPT2LMHeadModel
-from transformers.activations import GELUTanh, NewGELUActivation
+from transformers.activations import NewGELUActivation
+
+try:
+    from transformers.activations import GELUTanh
+except ImportError:  # transformers < 4.57 names it PytorchGELUTanh
+    from transformers.activations import PytorchGELUTanh as GELUTanh
 from transformers.pytorch_utils import Conv1D
 
 
@@ -60,10 +65,12 @@ def _conv1d(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.
 
 def _direct(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """``module``'s function without ``nn.Module.__call__``'s hooks machinery when it is a plain GPT-2
-    ``Conv1D`` or ``LayerNorm`` (a few microseconds a call, about a tenth of a step at this size);
+    ``Conv1D``, ``Embedding`` or ``LayerNorm`` (a few microseconds a call, about a tenth of a step at this size);
     any other module (a LoRA layer, say) is called as it is."""
     if type(module) is Conv1D:
         return partial(_conv1d, module.weight, module.bias)
+    if type(module) is nn.Embedding:
+        return partial(F.embedding, weight=module.weight)
     if type(module) is nn.LayerNorm:
         return partial(
             F.layer_norm,
@@ -106,6 +113,13 @@ class GPT2Decoder:
             for block in self.transformer.h
         ]
         self.ln_f = _direct(self.transformer.ln_f)
+        self.wte, self.wpe = _direct(self.transformer.wte), _direct(self.transformer.wpe)
+        # GPT-2's attention scale (computed here: older transformers keep it inside their attention function).
+        self.scales = [
+            (config.n_embd // config.n_head) ** -0.5 if config.scale_attn_weights else 1.0 for _ in self.transformer.h
+        ]
+        if config.scale_attn_by_inverse_layer_idx:
+            self.scales = [scale / (layer + 1) for layer, scale in enumerate(self.scales)]
         # gelu_new is tanh-approximated GELU written as five elementwise ops; one fused kernel computes the same.
         self.fused_gelu = config.activation_function in ("gelu_new", "gelu_pytorch_tanh")
         self.lm_head = base.get_output_embeddings()
@@ -119,6 +133,11 @@ class GPT2Decoder:
         self.lengths = torch.zeros(batch_size, dtype=torch.long, device=weight.device)
         self.capacity = capacity
         self._rows = torch.arange(batch_size, device=weight.device)
+
+    def reset_rows(self, rows: torch.Tensor) -> None:
+        """Empty the slots of ``rows``: their next :meth:`step` writes at column 0; :meth:`prefill` refills them."""
+        self.lengths[rows] = 0
+        self.valid[rows] = False
 
     def prefill(self, rows: torch.Tensor, input_ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Start ``rows`` afresh with right-padded ``input_ids`` ``(r, P)`` of ``lengths`` real tokens each.
@@ -142,7 +161,7 @@ class GPT2Decoder:
                 value,
                 is_causal=True,
                 dropout_p=self._attention_dropout(parts[0]),
-                scale=parts[0].attn.scaling,
+                scale=self.scales[layer],
             )
             hidden = self._finish_block(parts, hidden, attended)
         hidden = self.ln_f(hidden)
@@ -183,7 +202,7 @@ class GPT2Decoder:
                 self.values[layer, :, :, :width],
                 attn_mask=mask,
                 dropout_p=self._attention_dropout(parts[0]),
-                scale=parts[0].attn.scaling,
+                scale=self.scales[layer],
             )
             hidden = self._finish_block(parts, hidden, attended)
         hidden = self.ln_f(hidden[:, 0])
@@ -191,9 +210,7 @@ class GPT2Decoder:
         return self.lm_head(hidden), hidden
 
     def _embed(self, input_ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        hidden = F.embedding(input_ids, self.transformer.wte.weight) + F.embedding(
-            positions, self.transformer.wpe.weight
-        )
+        hidden = self.wte(input_ids) + self.wpe(positions)
         return self.transformer.drop(hidden) if self.transformer.training else hidden
 
     def _qkv(self, parts: tuple, hidden: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -131,6 +131,7 @@ class IncrementalLM(nn.Module):
         self.max_cached_batches = max_cached_batches
         self._cache_keyword, self._logits_to_keep = cache_keyword(model), accepts_logits_to_keep(model)
         self._slot_decoding = supports_gpt2_decoding(model)
+        self._max_positions = getattr(model.config, "n_positions", 0) if self._slot_decoding else 0
         self._model_parameters = list(model.parameters())  # listed once: walking the modules each call is slow
         self._states: OrderedDict[int, _CacheState] = OrderedDict()
         self.continued_rows = 0
@@ -200,9 +201,13 @@ class IncrementalLM(nn.Module):
                     self._remember(batch, _CacheState(input_ids, attention_mask, kv_cache, output, parameters))
                     return output
 
-        if self._slot_decoding and not self._merge(input_ids) and _left_padded(attention_mask):
-            # One slot column more than the window: a stale row is stepped once before its recompute.
-            decoder = GPT2Decoder(self.model, batch, input_ids.shape[1] + 1)
+        if (
+            self._slot_decoding
+            and not self._merge(input_ids)
+            and _left_padded(attention_mask)
+            and input_ids.shape[1] <= self._max_positions
+        ):
+            decoder = GPT2Decoder(self.model, batch, input_ids.shape[1])
             output = NextToken(*decoder.prefill_left_padded(torch.arange(batch), input_ids, attention_mask))
             self.lm_calls += 1
             self.recomputed_rows += batch
@@ -225,6 +230,8 @@ class IncrementalLM(nn.Module):
         self, decoder: GPT2Decoder, input_ids: torch.Tensor, attention_mask: torch.Tensor, stale_rows: torch.Tensor
     ) -> NextToken:
         """Feed every row's newest token into its slot, then restart the stale rows' slots from their contexts."""
+        if len(stale_rows) and int(decoder.lengths.max()) >= decoder.capacity:
+            decoder.reset_rows(stale_rows)  # a stale row's full slot: its step is overwritten by the refill anyway
         output = NextToken(*decoder.step(input_ids[:, -1]))
         self.lm_calls += 1
         if len(stale_rows):

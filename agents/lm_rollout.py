@@ -75,13 +75,17 @@ class _CachedSampler:
         self.mask = prompt_mask.clone()
         self.decoder = None
         if supports_gpt2_decoding(model):
-            self.decoder = GPT2Decoder(model, len(prompt_ids), prompt_ids.shape[1] + max_new)
+            capacity = min(prompt_ids.shape[1] + max_new, model.config.n_positions)
+            self.decoder = GPT2Decoder(model, len(prompt_ids), capacity)
             self.next = self.decoder.prefill_left_padded(torch.arange(len(prompt_ids)), prompt_ids, prompt_mask)
         else:
             self.next, self.kv_cache = self._forward(prompt_ids, None, (self.mask.cumsum(-1) - 1).clamp(min=0))
 
-    def step(self, tokens: torch.Tensor) -> None:
+    def step(self, tokens: torch.Tensor, running: torch.Tensor) -> None:
         if self.decoder is not None:
+            if int(self.decoder.lengths.max()) >= self.decoder.capacity:
+                # Finished rows keep being fed filler; empty their slots rather than let them overflow.
+                self.decoder.reset_rows(~running)
             self.next = self.decoder.step(tokens)
             return
         self.mask = torch.cat([self.mask, torch.ones((len(tokens), 1), dtype=self.mask.dtype)], dim=1)
@@ -149,7 +153,7 @@ def sample_episodes(
         if not running.any():
             kept = step + 1
             break
-        sampler.step(tokens)
+        sampler.step(tokens, running)
     else:
         kept = max_new
     return RolloutBatch(

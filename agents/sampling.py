@@ -20,6 +20,8 @@ def sample_tokens(log_probs: torch.Tensor, generator: torch.Generator | None = N
     """
     cdf = log_probs.exp().cumsum(dim=-1)
     draws = torch.rand((len(cdf), 1), generator=generator, device=cdf.device, dtype=cdf.dtype) * cdf[:, -1:]
+    # The product can round up to the total; keep the draw strictly below it.
+    draws = torch.minimum(draws, torch.nextafter(cdf[:, -1:], torch.zeros_like(draws)))
     # right=True: the first index whose running sum exceeds the draw, so zero-probability tokens are never chosen.
     return torch.searchsorted(cdf, draws, right=True)[:, 0].clamp(max=cdf.shape[1] - 1)
 

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def one_torch_thread():
-    """Small models run fastest on one thread, and the machine's cores are shared by the test workers."""
+    """Small models run fastest on one thread, and the machine's cores are shared (Ray's env runners, test
+    workers). Module-scoped: a file that uses it runs on one thread until its last test."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -3,7 +3,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from agents import lm_rollout
+from agents import IncrementalLM, lm_rollout
 from agents.gpt2_decoding import GPT2Decoder, fuse_gelu_activations, supports_gpt2_decoding
 from agents.lm_rollout import sample_episodes, sequence_logprobs
 from agents.text_ppo import PolicyWithValueHead
@@ -160,3 +160,39 @@ def test_fused_gelu_computes_the_same_function():
         assert fuse_gelu_activations(model) == model.config.n_layer
         assert fuse_gelu_activations(model) == 0  # nothing left to swap
         torch.testing.assert_close(model(input_ids=ids).logits, before, atol=1e-5, rtol=0)
+
+
+def test_decoder_runs_lora_on_the_embeddings():
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=4, target_modules=["wte"], init_lora_weights=False)
+    check_against_plain_forwards(get_peft_model(load_causal_lm(), config).eval(), torch.Generator().manual_seed(3))
+
+
+def test_windows_as_long_as_the_model_allows():
+    """A context window of all the model's positions, and prompts + completions that would overflow it."""
+    model = load_causal_lm().eval()
+    lm = IncrementalLM(model, merge_restarts=False)
+    ids = torch.randint(2, 900, (2, model.config.n_positions), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    mask[0, :60] = 0
+    with torch.no_grad():
+        output = lm(ids, mask)
+        shifted_ids, shifted_mask = torch.roll(ids, -1, 1), torch.roll(mask, -1, 1)
+        shifted_ids[:, -1], shifted_mask[:, -1] = 7, 1
+        output = lm(shifted_ids, shifted_mask)  # row 0 continues, row 1 (a full window) is recomputed
+        expected = model(input_ids=shifted_ids[:1, 59:]).logits[0, -1]
+    torch.testing.assert_close(output.logits[0], expected, atol=1e-4, rtol=0)
+    assert lm.continued_rows == 1 and isinstance(lm._states[2].kv_cache, GPT2Decoder)
+
+    long_prompt = " ".join(["the food was great and the service was slow"] * 12)
+    env = TextGenerationVectorEnv(
+        2,
+        prompts=[long_prompt, "the food was"],
+        reward_model=lambda p, c: [0.0] * len(c),
+        max_prompt_tokens=100,
+        max_new_tokens=64,
+        context_length=128,
+    )
+    batch = sample_episodes(model, env, 0, torch.Generator().manual_seed(0))
+    assert batch.completion_mask.sum() > 0

@@ -29,13 +29,7 @@ from text_envs.sentiment_lexicon import lexicon_sentiment_reward  # noqa: E402
 TEXT_ENV_CONFIG = {"reward_model": lexicon_sentiment_reward, "max_new_tokens": 8}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The networks are tiny and the machine's two cores go to the env runners."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -30,13 +30,7 @@ PROMPT = "the food was"
 TRANSFORM_RECORDS = {"normalised_reward"}  # the one entry of reward_components that is not an additive term
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The models here are tiny: thread start-up costs more than it saves, and the cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
