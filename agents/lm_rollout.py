@@ -210,8 +210,9 @@ def pack_sequences(batch: RolloutBatch) -> PackedSequences:
         contents[row].append(sequence)
         loads[row] += totals[sequence]
     width = max(loads)
-    input_ids = torch.zeros((rows, width), dtype=torch.long)
-    position_ids = torch.zeros((rows, width), dtype=torch.long)
+    device = batch.prompt_ids.device
+    input_ids = torch.zeros((rows, width), dtype=torch.long, device=device)
+    position_ids = torch.zeros((rows, width), dtype=torch.long, device=device)
     starts = [0] * len(totals)  # flat position of each sequence's last prompt token
     for row, sequences in enumerate(contents):
         offset = 0
@@ -219,31 +220,36 @@ def pack_sequences(batch: RolloutBatch) -> PackedSequences:
             prompt = batch.prompt_ids[i, batch.prompt_ids.shape[1] - prompt_lengths[i] :]
             tokens = torch.cat([prompt, batch.completion_ids[i, : completion_lengths[i]]])
             input_ids[row, offset : offset + totals[i]] = tokens
-            position_ids[row, offset : offset + totals[i]] = torch.arange(totals[i])
+            position_ids[row, offset : offset + totals[i]] = torch.arange(totals[i], device=device)
             starts[i] = row * width + offset + prompt_lengths[i] - 1
             offset += totals[i]
-    steps = torch.arange(batch.completion_ids.shape[1])
-    index = torch.tensor(starts)[:, None] + torch.where(batch.completion_mask.bool(), steps, 0)
+    steps = torch.arange(batch.completion_ids.shape[1], device=device)
+    index = torch.tensor(starts, device=device)[:, None] + torch.where(batch.completion_mask.bool(), steps, 0)
     return PackedSequences(input_ids, position_ids, index)
 
 
-_PACKING_SUPPORT: dict[type, bool] = {}
+_PACKING_SUPPORT: dict[tuple[type, str], bool] = {}
 
 
 def reads_packed_sequences(model: nn.Module) -> bool:
     """Whether ``model`` keeps sequences packed in one row apart (see :class:`PackedSequences`).
 
-    Checked once per model class: a row holding two sequences must give the second the outputs it
-    gets alone. Models that build their attention masks otherwise would let it attend to the first.
+    Checked once per model class and attention implementation: a row holding two sequences must give
+    the second the outputs it gets alone. Models that build their attention masks otherwise would let
+    it attend to the first.
     """
-    key = type(model.get_base_model() if hasattr(model, "get_base_model") else model)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    key = (type(base), str(getattr(getattr(base, "config", None), "_attn_implementation", "")))
     if key not in _PACKING_SUPPORT:
         training = model.training
+        device = next(model.parameters()).device
         model.eval()
         with torch.no_grad():
-            alone = model(input_ids=torch.tensor([[8, 9]]), use_cache=False).logits[0]
+            alone = model(input_ids=torch.tensor([[8, 9]], device=device), use_cache=False).logits[0]
             packed = model(
-                input_ids=torch.tensor([[5, 6, 7, 8, 9]]), position_ids=torch.tensor([[0, 1, 2, 0, 1]]), use_cache=False
+                input_ids=torch.tensor([[5, 6, 7, 8, 9]], device=device),
+                position_ids=torch.tensor([[0, 1, 2, 0, 1]], device=device),
+                use_cache=False,
             )
         model.train(training)
         _PACKING_SUPPORT[key] = torch.allclose(packed.logits[0, 3:], alone, atol=1e-4)
