@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.base import BaseAgent
-from text_envs import tictactoe_rules as rules
+from text_envs.tictactoe import rules
+from text_envs_agents.base import BaseAgent
 
 
 class MinimaxAgent(BaseAgent):
     """Perfect play on ``TicTacToe-v0`` observations, looked up in the solved game.
 
-    Every position is solved once, backwards from full boards, in :mod:`text_envs.tictactoe_rules`
+    Every position is solved once, backwards from full boards, in :mod:`text_envs.tictactoe.rules`
     (memoized over all 3^9 boards), so a move costs one table lookup. Among moves of equal value
     it prefers a quicker win and a slower loss; remaining ties are broken by the lowest cell index
     when ``deterministic=True``, and uniformly at random (the agent's ``seed``) otherwise.

@@ -12,8 +12,8 @@ from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 from tqdm import tqdm
 
-from agents.base import BaseAgent
-from text_envs import tictactoe_rules as rules
+from text_envs.tictactoe import rules
+from text_envs_agents.base import BaseAgent
 
 FORMAT = "text_envs.QLearningAgent/1"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from agents.base import BaseAgent
+from text_envs_agents.base import BaseAgent
 
 
 class RandomAgent(BaseAgent):

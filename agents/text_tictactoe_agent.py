@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
-from text_envs import tictactoe_rules as rules
 from text_envs.agent_protocol import Agent, predict_actions
-from text_envs.loading import load_tokenizer
-from text_envs.tictactoe_text import MOVE_DIGITS, state_from_prompt
+from text_envs.lm import load_tokenizer
+from text_envs.tictactoe import rules
+from text_envs.tictactoe.text_env import MOVE_DIGITS, state_from_prompt
 
 
 class TextTicTacToeAgent:
@@ -19,7 +19,7 @@ class TextTicTacToeAgent:
 
     Each call decodes the context (token ids where the attention mask is 1, or the text itself with
     ``observation_mode="text"``), reads the board of the last prompt with
-    :func:`text_envs.tictactoe_text.state_from_prompt`, gives ``agent`` the numeric observation of the
+    :func:`text_envs.tictactoe.text_env.state_from_prompt`, gives ``agent`` the numeric observation of the
     player to move (+1 own, -1 opponent, 0 empty) with the legal moves as action masks, and answers
     with the token of the chosen cell's digit: one token per turn. So the same agent's results on the
     two envs differ only by the games' random draws. Its ``predict`` is stable-baselines3's, on one

@@ -1,7 +1,7 @@
 """Training Tic-Tac-Toe agents on ``TicTacToe-v0``: stable-baselines3 / sb3-contrib algorithms and tabular Q-learning.
 
 :func:`train_tictactoe_agent` is what ``scripts/train_tictactoe.py`` and the benchmark
-(:mod:`agents.benchmark`) both call, with the settings in :data:`HYPERPARAMETERS`.
+(:mod:`text_envs_agents.benchmark`) both call, with the settings in :data:`HYPERPARAMETERS`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from gymnasium.vector import AutoresetMode
 
-from agents.q_learning import QLearningAgent
 from text_envs.agent_protocol import Agent
-from text_envs.tictactoe_vector import TicTacToeVectorEnv
+from text_envs.tictactoe.vector_env import TicTacToeVectorEnv
+from text_envs_agents.q_learning import QLearningAgent
 
 ENV_ID = "text_envs/TicTacToe-v0"
 ALGORITHMS = ("maskable_ppo", "ppo", "a2c", "dqn", "qlearning")
@@ -86,7 +86,7 @@ def train_tictactoe_agent(
     Training games are against ``opponent`` (``"random"`` or ``"minimax"``, the latter playing a random
     move with probability ``opponent_epsilon``), on the side ``agent_first`` (``None`` alternates).
     SB3 algorithms run ``n_envs`` envs (``make_vec_env``); Q-learning runs ``32 * n_envs`` boards of
-    :class:`~text_envs.tictactoe_vector.TicTacToeVectorEnv`. ``seed`` seeds the algorithm and the envs.
+    :class:`~text_envs.tictactoe.vector_env.TicTacToeVectorEnv`. ``seed`` seeds the algorithm and the envs.
     ``callback(agent, moves)`` is called before the first move (``moves = 0``) and each time the moves
     made pass a multiple of ``callback_interval`` (e.g. to evaluate the agent for a learning curve).
     """

@@ -57,12 +57,12 @@ printed with the reason TRL did not run.
 - Dropout (0.1 in the default LM): off on both sides, in sampling and updates (TextPPO always;
   TRL with ``disable_dropout=True``, not its default), so both sample the same distribution.
 - Generation: TextPPO steps a ``TextGenerationVectorEnv`` one token at a time with its own KV
-  cache (:class:`agents.gpt2_decoding.GPT2Decoder` for GPT-2 models: preallocated, no per-token
+  cache (:class:`text_envs_agents.llm.gpt2_decoding.GPT2Decoder` for GPT-2 models: preallocated, no per-token
   concatenation) and inverse-CDF sampling, and scores completions as they finish (one reward call
   per step in which some end); TRL calls ``model.generate`` (a ``DynamicCache``, ``torch.multinomial``)
   on the whole batch and scores all completions in one reward call.
 - Teacher-forced forwards: TextPPO packs the sequences two to a row without padding
-  (:func:`agents.lm_rollout.pack_sequences`), swaps GPT-2's five-op ``gelu_new`` for the fused kernel
+  (:func:`text_envs_agents.llm.rollout.pack_sequences`), swaps GPT-2's five-op ``gelu_new`` for the fused kernel
   of the same function, and builds the entropy's graph only when ``entropy_coef`` is non-zero; TRL
   runs the padded batch through the model as it is.
 - Completion lengths drift apart as the two policies learn: at lr 3e-4 with the lexicon reward,
@@ -91,14 +91,14 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 import torch
 
-from agents.text_ppo import TextPPO, TextPPOConfig
 from text_envs import TextGenerationVectorEnv
 from text_envs.defaults import DEFAULT_LM_DIR, DEFAULT_PROMPTS_TRAIN
-from text_envs.generation_task import RewardModel
-from text_envs.loading import load_causal_lm, load_tokenizer
-from text_envs.prompts import load_prompts
-from text_envs.sentiment_lexicon import lexicon_sentiment_reward
-from text_envs.trained_reward_model import default_reward_model
+from text_envs.generation.prompts import load_prompts
+from text_envs.generation.task import RewardModel
+from text_envs.lm import load_causal_lm, load_tokenizer
+from text_envs.rewards.lexicon import lexicon_sentiment_reward
+from text_envs.rewards.trained import default_reward_model
+from text_envs_agents.text_ppo.trainer import TextPPO, TextPPOConfig
 
 REWARDS = ("lexicon", "default")
 

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from text_envs.defaults.corpus import reviews
-from text_envs.sentiment_lexicon import lexicon_sentiment_reward
-from text_envs.trained_reward_model import default_reward_model
+from text_envs.rewards.lexicon import lexicon_sentiment_reward
+from text_envs.rewards.trained import default_reward_model
 
 
 def completions_per_second(score: Callable, prompts: list[str], completions: list[str], batch_size: int) -> float:

@@ -9,14 +9,14 @@ process with ``torch.set_num_threads(--threads)``:
 1. ``generate``: Hugging Face ``model.generate`` with its KV cache on a batch of left-padded prompts
    (``do_sample=True, top_k=0``: plain sampling). Counted as batch x new tokens generated (rows
    that hit EOS early are padded, and count: that is what the batch cost).
-2. ``policy, cached``: :class:`agents.lm_policy.LMActorCriticPolicy` called as stable-baselines3's
+2. ``policy, cached``: :class:`text_envs_agents.sb3.policy.LMActorCriticPolicy` called as stable-baselines3's
    ``collect_rollouts`` calls it (``policy(obs_tensor)`` under ``torch.no_grad()``, giving actions,
    values and log-probs) on a :class:`TextGenerationVectorEnv`, whose KV cache
-   (:class:`agents.incremental_lm.IncrementalLM`) feeds one token per env per step and recomputes
+   (:class:`text_envs_agents.llm.incremental.IncrementalLM`) feeds one token per env per step and recomputes
    the envs that restart. The env autoresets in the same step (SB3's ``VecEnv`` convention), so
    every step generates one token per env; all of them count, restarts included.
-3. ``TextPPO rollout``: :func:`agents.lm_rollout.sample_episodes`, the rollout of
-   :class:`agents.text_ppo.TextPPO`: the batch starts together, one KV-cached token per env per step
+3. ``TextPPO rollout``: :func:`text_envs_agents.llm.rollout.sample_episodes`, the rollout of
+   :class:`text_envs_agents.text_ppo.trainer.TextPPO`: the batch starts together, one KV-cached token per env per step
    through the env, finished envs fed a filler token until the batch is done (as ``generate`` pads
    them); counted like ``generate``, batch x steps.
 4. ``policy, no cache``: the SB3 policy with ``use_cache=False``: a full forward of every context per step.
@@ -28,7 +28,7 @@ same number of steps: rounds x max new tokens), after one warm-up trial; the bes
 
 Why the env paths can beat ``generate`` here (a 2-core CPU, 1 thread, the embedded LM): a step of
 this small model is mostly fixed cost, and for GPT-2 models both env paths decode with
-:class:`agents.gpt2_decoding.GPT2Decoder` (keys and values written into preallocated slots instead of
+:class:`text_envs_agents.llm.gpt2_decoding.GPT2Decoder` (keys and values written into preallocated slots instead of
 a ``DynamicCache`` that is concatenated every token, plain tensor functions instead of module calls,
 one fused GELU) and sample by inverse CDF instead of ``torch.multinomial``. The cached policy path
 still pays a second LM call on steps where some env restarted (the last line prints the calls per
@@ -47,10 +47,10 @@ import torch
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.utils import obs_as_tensor
 
-from agents.lm_policy import LMActorCriticPolicy
-from agents.lm_rollout import sample_episodes
 from text_envs import TextGenerationVectorEnv
-from text_envs.loading import load_tokenizer
+from text_envs.lm import load_tokenizer
+from text_envs_agents.llm.rollout import sample_episodes
+from text_envs_agents.sb3.policy import LMActorCriticPolicy
 
 
 def zero_reward(prompts: list[str], completions: list[str]) -> np.ndarray:

@@ -21,8 +21,7 @@ import torch
 
 import text_envs  # noqa: F401  (registers the envs)
 from text_envs import TextGenerationEnv, TextGenerationVectorEnv
-from text_envs.kv_cache import forward_with_cache
-from text_envs.loading import load_causal_lm
+from text_envs.lm import forward_with_cache, load_causal_lm
 
 MAX_NEW_TOKENS = 32
 

@@ -23,7 +23,7 @@ import numpy as np
 
 import text_envs  # noqa: F401  (registers the envs)
 from text_envs import TicTacToeEnv, TicTacToeVectorEnv
-from text_envs.tictactoe_rules import nth_allowed_moves
+from text_envs.tictactoe.rules import nth_allowed_moves
 
 
 def timed(play: Callable[[], int], seconds: float) -> float:

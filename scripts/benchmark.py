@@ -23,8 +23,8 @@ from typing import Any
 
 from transformers.utils import logging as transformers_logging
 
-from agents.benchmark import AGENTS, ENVS, QUICK_SPEC, BenchmarkSpec, SpecError, load_spec, run_benchmark
-from agents.benchmark.spec import spec_from_mapping
+from text_envs_agents.benchmark import AGENTS, ENVS, QUICK_SPEC, BenchmarkSpec, SpecError, load_spec, run_benchmark
+from text_envs_agents.benchmark.spec import spec_from_mapping
 
 
 def _list(text: str) -> list[str]:

@@ -10,8 +10,8 @@ or read from ``--completions`` (JSONL: ``prompt`` and ``completion`` per line to
 ``completion_a`` and ``completion_b`` to compare). Keys: ``0``/``1`` or ``a``/``b``, ``s`` skip,
 ``u`` undo, ``q`` quit. Every answer is on disk before the next question, so running the same
 command again (same ``--seed`` and ``--num-items`` when sampling) resumes with the items this
-annotator has not judged. The session loop lives in :mod:`text_envs.labelling`; the records are
-described in :mod:`text_envs.feedback`.
+annotator has not judged. The session loop lives in :mod:`text_envs.feedback.labelling`; the records are
+described in :mod:`text_envs.feedback.records`.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from agents import sample_completions
 from text_envs.defaults import DEFAULT_PROMPTS_TRAIN
-from text_envs.labelling import MODES, Item, items_from_samples, label_items, read_completions
-from text_envs.prompts import load_prompts
+from text_envs.feedback.labelling import MODES, Item, items_from_samples, label_items, read_completions
+from text_envs.generation.prompts import load_prompts
+from text_envs_agents import sample_completions
 
 
 @dataclass

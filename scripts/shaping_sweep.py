@@ -26,11 +26,11 @@ from pathlib import Path
 import torch
 from transformers.utils import logging as transformers_logging
 
-from agents.text_ppo import TextPPO, TextPPOConfig
 from text_envs import TextGenerationVectorEnv
 from text_envs.defaults import DEFAULT_PROMPTS_TEST, DEFAULT_PROMPTS_TRAIN
-from text_envs.sentiment_lexicon import lexicon_sentiment_reward
-from text_envs.trained_reward_model import default_reward_model
+from text_envs.rewards.lexicon import lexicon_sentiment_reward
+from text_envs.rewards.trained import default_reward_model
+from text_envs_agents.text_ppo.trainer import TextPPO, TextPPOConfig
 
 COLUMNS = (
     "beta",

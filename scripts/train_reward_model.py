@@ -22,8 +22,8 @@ import torch
 from cli_args import add_dataclass_arguments, dataclass_from_arguments
 
 from text_envs.defaults import DEFAULT_FEEDBACK_DIR, DEFAULT_REWARD_MODEL_DIR
-from text_envs.feedback import read_feedback
-from text_envs.reward_model_training import RewardTrainingConfig, train_reward_model
+from text_envs.feedback.records import read_feedback
+from text_envs.rewards.training import RewardTrainingConfig, train_reward_model
 
 
 def read_records(paths: list[str], kind: str, annotator: str | None) -> list[dict]:

@@ -7,8 +7,8 @@
     python scripts/train_rllib.py --address ray://HEAD_HOST:10001         # a remote cluster through Ray Client
 
 Needs the ``rllib`` extra (``pip install -e ".[rllib]"``). TicTacToe-v0 uses
-:class:`agents.rllib.ActionMaskingTorchRLModule` (RLlib's default MLP, illegal moves masked);
-TextGeneration-v0 uses :class:`agents.rllib.CausalLMTorchRLModule` (the embedded LM by default, or
+:class:`text_envs_agents.rllib.ActionMaskingTorchRLModule` (RLlib's default MLP, illegal moves masked);
+TextGeneration-v0 uses :class:`text_envs_agents.rllib.CausalLMTorchRLModule` (the embedded LM by default, or
 ``--model``). Each iteration samples ``--train-batch-size`` env steps (agent moves or generated tokens)
 over the env runners, then runs PPO's update in this process; its wall time, the env steps and episodes
 sampled and the episode return mean (RLlib's, over the last 100 episodes) are printed and, with
@@ -31,8 +31,8 @@ import ray
 import torch
 from cli_args import add_dataclass_arguments, dataclass_from_arguments
 
-from agents.rllib import ENV_NAMES, ppo_config
-from text_envs.sentiment_lexicon import lexicon_sentiment_reward
+from text_envs.rewards.lexicon import lexicon_sentiment_reward
+from text_envs_agents.rllib import ENV_NAMES, ppo_config
 
 
 @dataclass

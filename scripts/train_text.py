@@ -26,14 +26,15 @@ import torch
 from cli_args import add_dataclass_arguments, dataclass_from_arguments
 from transformers.utils import logging as transformers_logging
 
-from agents.lm_rollout import evaluate_lm, sequence_logprobs
-from agents.text_ppo import TextPPO, TextPPOConfig
 from text_envs import TextGenerationVectorEnv
-from text_envs.classifier_reward import ClassifierRewardModel
 from text_envs.defaults import DEFAULT_PROMPTS_TEST, DEFAULT_PROMPTS_TRAIN
-from text_envs.loading import load_causal_lm
-from text_envs.sentiment_lexicon import lexicon_sentiment_reward
-from text_envs.trained_reward_model import default_reward_model, load_reward_model
+from text_envs.lm import load_causal_lm
+from text_envs.rewards.classifier import ClassifierRewardModel
+from text_envs.rewards.lexicon import lexicon_sentiment_reward
+from text_envs.rewards.trained import default_reward_model, load_reward_model
+from text_envs_agents.llm.evaluation import evaluate_lm
+from text_envs_agents.llm.rollout import sequence_logprobs
+from text_envs_agents.text_ppo.trainer import TextPPO, TextPPOConfig
 
 
 @dataclass
@@ -92,15 +93,15 @@ def load_reward(spec: str, label: str):
 def train_sb3(args: Args, reward, output: Path) -> tuple[list, torch.nn.Module]:
     """Stock stable-baselines3 PPO or A2C driving the LM through ``LMActorCriticPolicy``.
 
-    Each env is wrapped in :class:`~text_envs.wrappers.KLPenalty` against the initial LM, and the
+    Each env is wrapped in :class:`~text_envs.shaping.KLPenalty` against the initial LM, and the
     policy sends its per-token log-probs to it (``send_logprobs_to``), so the KL penalty is exact.
     """
     from stable_baselines3 import A2C, PPO
     from stable_baselines3.common.env_util import make_vec_env
 
-    from agents.lm_policy import LMActorCriticPolicy, send_logprobs_to
     from text_envs import TextGenerationEnv
-    from text_envs.wrappers import KLPenalty
+    from text_envs.shaping import KLPenalty
+    from text_envs_agents.sb3.policy import LMActorCriticPolicy, send_logprobs_to
 
     reference = load_causal_lm(args.policy or None)
 

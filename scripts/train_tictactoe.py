@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from cli_args import add_dataclass_arguments, dataclass_from_arguments
 
-from agents.tictactoe_training import ALGORITHMS, ENV_ID, train_tictactoe_agent
-from text_envs.evaluation import GameResults, evaluate_tictactoe
+from text_envs.tictactoe.evaluation import GameResults, evaluate_tictactoe
+from text_envs_agents.tictactoe_training import ALGORITHMS, ENV_ID, train_tictactoe_agent
 
 
 @dataclass

@@ -9,10 +9,10 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from stable_baselines3 import PPO
 
-from agents import MinimaxAgent, QLearningAgent, RandomAgent
 from text_envs import TicTacToeEnv, TicTacToeVectorEnv
 from text_envs.agent_protocol import Agent, accepts_action_masks
-from text_envs.evaluation import evaluate_tictactoe
+from text_envs.tictactoe.evaluation import evaluate_tictactoe
+from text_envs_agents import MinimaxAgent, QLearningAgent, RandomAgent
 
 
 def test_predict_matches_stable_baselines3_signature():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.benchmark import (
+from text_envs_agents.benchmark import (
     BenchmarkSpec,
     SpecError,
     confidence_interval,
@@ -20,7 +20,7 @@ from agents.benchmark import (
     spec_from_mapping,
     t_quantile_975,
 )
-from agents.benchmark.results import ResultsStore
+from text_envs_agents.benchmark.results import ResultsStore
 
 TINY = {
     "agents": ["random", "minimax", "q-learning"],

@@ -13,8 +13,8 @@ from transformers import AutoModelForCausalLM
 
 from text_envs.defaults import DEFAULT_LM_DIR, DEFAULT_PROMPTS_TEST, DEFAULT_PROMPTS_TRAIN, DEFAULTS_DIR
 from text_envs.defaults.corpus import reviews
-from text_envs.loading import load_tokenizer
-from text_envs.prompts import load_prompts
+from text_envs.generation.prompts import load_prompts
+from text_envs.lm import load_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 

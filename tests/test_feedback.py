@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from text_envs.feedback import append_record, check_record, make_item_id, make_record, read_feedback
+from text_envs.feedback.records import append_record, check_record, make_item_id, make_record, read_feedback
 
 
 def label(item_id="i1", annotator="alice", value=1):

@@ -3,12 +3,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from agents import IncrementalLM, lm_rollout
-from agents.gpt2_decoding import GPT2Decoder, fuse_gelu_activations, supports_gpt2_decoding
-from agents.lm_rollout import sample_episodes, sequence_logprobs
-from agents.text_ppo import PolicyWithValueHead
 from text_envs import TextGenerationVectorEnv
-from text_envs.loading import load_causal_lm
+from text_envs.lm import load_causal_lm
+from text_envs_agents import IncrementalLM
+from text_envs_agents.llm import rollout as lm_rollout
+from text_envs_agents.llm.gpt2_decoding import GPT2Decoder, fuse_gelu_activations, supports_gpt2_decoding
+from text_envs_agents.llm.rollout import sample_episodes, sequence_logprobs
+from text_envs_agents.text_ppo.trainer import PolicyWithValueHead
 
 
 @torch.no_grad()

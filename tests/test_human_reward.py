@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from text_envs.feedback import make_item_id, read_feedback
-from text_envs.human_reward import HumanReward
+from text_envs.feedback.records import make_item_id, read_feedback
+from text_envs.rewards.human import HumanReward
 
 PROMPTS = ["the pool of this inn", "i have to say the ending"]
 COMPLETIONS = [" was lovely.", " was awful."]

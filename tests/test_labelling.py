@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from agents import sample_completions
-from text_envs.feedback import read_feedback
-from text_envs.labelling import items_from_samples, label_items, make_item, read_completions
+from text_envs.feedback.labelling import items_from_samples, label_items, make_item, read_completions
+from text_envs.feedback.records import read_feedback
+from text_envs_agents import sample_completions
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "label_feedback.py"

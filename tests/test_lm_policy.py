@@ -13,11 +13,11 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import DummyVecEnv
 from transformers import DynamicCache
 
-from agents import IncrementalLM, LMActorCriticPolicy, send_logprobs_to
-from agents.gpt2_decoding import GPT2Decoder
 from text_envs import TextGenerationEnv, TextGenerationVectorEnv
-from text_envs.loading import load_causal_lm
-from text_envs.wrappers import KLPenalty
+from text_envs.lm import load_causal_lm
+from text_envs.shaping import KLPenalty
+from text_envs_agents import IncrementalLM, LMActorCriticPolicy, send_logprobs_to
+from text_envs_agents.llm.gpt2_decoding import GPT2Decoder
 
 # Stop tokens and a small context window make episodes end at different steps in different envs:
 # by a stop token, after max_new_tokens, or when the context is full.

@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from text_envs.defaults import DEFAULT_LM_DIR
-from text_envs.kv_cache import forward_with_cache
-from text_envs.loading import load_causal_lm, load_tokenizer
+from text_envs.lm import forward_with_cache, load_causal_lm, load_tokenizer
 
 
 def test_default_and_explicit_local_paths_load_the_same_model():

@@ -7,12 +7,12 @@ import pytest
 import torch
 from transformers import AutoModel
 
-from text_envs.classifier_reward import ClassifierRewardModel
 from text_envs.defaults.corpus import reviews
-from text_envs.feedback import make_record
-from text_envs.reward_model import CallableRewardModel, RewardModel
-from text_envs.reward_model_training import RewardTrainingConfig, train_reward_model
-from text_envs.trained_reward_model import backbone_path, load_reward_model
+from text_envs.feedback.records import make_record
+from text_envs.rewards.classifier import ClassifierRewardModel
+from text_envs.rewards.protocol import CallableRewardModel, RewardModel
+from text_envs.rewards.trained import backbone_path, load_reward_model
+from text_envs.rewards.training import RewardTrainingConfig, train_reward_model
 
 
 @pytest.fixture(scope="module")
@@ -174,8 +174,8 @@ def test_load_errors(tmp_path):
 
 def test_shipped_default_reward_model_meets_its_held_out_accuracy():
     from text_envs.defaults import DEFAULT_FEEDBACK_DIR
-    from text_envs.feedback import read_feedback
-    from text_envs.trained_reward_model import default_reward_model
+    from text_envs.feedback.records import read_feedback
+    from text_envs.rewards.trained import default_reward_model
 
     model = default_reward_model()
     labels = read_feedback(DEFAULT_FEEDBACK_DIR / "labels_test.jsonl").labels()

@@ -16,15 +16,15 @@ from ray.rllib.core.columns import Columns  # noqa: E402
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec  # noqa: E402
 from ray.rllib.utils.torch_utils import FLOAT_MIN  # noqa: E402
 
-from agents.incremental_lm import positions_from_mask  # noqa: E402
-from agents.rllib import (  # noqa: E402
+from text_envs.lm import positions_from_mask  # noqa: E402
+from text_envs.rewards.lexicon import lexicon_sentiment_reward  # noqa: E402
+from text_envs_agents.rllib import (  # noqa: E402
     ActionMaskingTorchRLModule,
     CausalLMTorchRLModule,
     ppo_config,
     text_generation_env_creator,
     tictactoe_env_creator,
 )
-from text_envs.sentiment_lexicon import lexicon_sentiment_reward  # noqa: E402
 
 TEXT_ENV_CONFIG = {"reward_model": lexicon_sentiment_reward, "max_new_tokens": 8}
 

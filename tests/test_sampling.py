@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from agents.sampling import sample_tokens
+from text_envs_agents.llm.sampling import sample_tokens
 
 
 def test_sample_tokens_follows_the_distribution_and_never_draws_impossible_tokens():

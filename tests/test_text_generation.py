@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 
 from text_envs import TextGenerationEnv, TextGenerationVectorEnv
 from text_envs.defaults import DEFAULT_LM_DIR
-from text_envs.sentiment_lexicon import lexicon_sentiment_reward
-from text_envs.trained_reward_model import default_reward_model
+from text_envs.rewards.lexicon import lexicon_sentiment_reward
+from text_envs.rewards.trained import default_reward_model
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from text_envs.loading import load_tokenizer
+    from text_envs.lm import load_tokenizer
 
     return load_tokenizer()
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from agents.lm_rollout import sample_episodes, sequence_logprobs
-from agents.text_ppo import TextPPO, TextPPOConfig
 from text_envs import TextGenerationVectorEnv
-from text_envs.sentiment_lexicon import lexicon_sentiment_reward
+from text_envs.rewards.lexicon import lexicon_sentiment_reward
+from text_envs_agents.llm.rollout import sample_episodes, sequence_logprobs
+from text_envs_agents.text_ppo.trainer import TextPPO, TextPPOConfig
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

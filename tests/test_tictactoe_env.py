@@ -4,9 +4,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from agents import MinimaxAgent
 from text_envs import TicTacToeEnv
-from text_envs import tictactoe_rules as rules
+from text_envs.tictactoe import rules
+from text_envs_agents import MinimaxAgent
 
 
 def play_random_game(env: TicTacToeEnv, rng: np.random.Generator, seed=None):

@@ -4,7 +4,7 @@ from functools import cache
 
 import numpy as np
 
-from text_envs import tictactoe_rules as rules
+from text_envs.tictactoe import rules
 
 
 @cache

@@ -4,11 +4,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from agents import MinimaxAgent, RandomAgent, TextTicTacToeAgent
 from text_envs import TicTacToeEnv, TicTacToeTextEnv
-from text_envs import tictactoe_rules as rules
-from text_envs.evaluation import evaluate_tictactoe, evaluate_tictactoe_text
-from text_envs.tictactoe_text import PROMPT_STATES, parse_move, prompt_text, state_from_prompt
+from text_envs.tictactoe import rules
+from text_envs.tictactoe.evaluation import evaluate_tictactoe, evaluate_tictactoe_text
+from text_envs.tictactoe.text_env import PROMPT_STATES, parse_move, prompt_text, state_from_prompt
+from text_envs_agents import MinimaxAgent, RandomAgent, TextTicTacToeAgent
 
 
 @pytest.fixture(scope="module")

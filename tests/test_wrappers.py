@@ -11,9 +11,9 @@ from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from text_envs import TextGenerationEnv
-from text_envs.loading import load_causal_lm, load_tokenizer
-from text_envs.wrappers import (
-    ActionMaskObservation,
+from text_envs.action_mask_observation import ActionMaskObservation
+from text_envs.lm import load_causal_lm, load_tokenizer
+from text_envs.shaping import (
     AdaptiveKLController,
     ClipReward,
     DenseReward,

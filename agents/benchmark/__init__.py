@@ -2,13 +2,13 @@
 
 ``scripts/benchmark.py`` is the command line; :func:`run_benchmark` does the work::
 
-    from agents.benchmark import BenchmarkSpec, run_benchmark
+    from text_envs_agents.benchmark import BenchmarkSpec, run_benchmark
 
     run_benchmark(BenchmarkSpec(agents=("random", "q-learning"), seeds=(0, 1)), "runs/benchmark")
 
 ## Cells
-A **cell** is one agent on one env with one seed (:mod:`agents.benchmark.spec`). Its runner
-(:mod:`agents.benchmark.registry`) trains the agent when it needs training, within the agent's
+A **cell** is one agent on one env with one seed (:mod:`text_envs_agents.benchmark.spec`). Its runner
+(:mod:`text_envs_agents.benchmark.registry`) trains the agent when it needs training, within the agent's
 **budget**, recording a learning curve, then evaluates it over the env's **episodes**. Agents and
 the envs they fit:
 
@@ -63,10 +63,10 @@ TextPPO iteration took 1.3 s on one thread and 3 to 12 s on two while another pr
 (on an idle machine the README measured 1.5x for the reward model with two threads).
 """
 
-from agents.benchmark.registry import AGENTS, ENVS, AgentInfo, EnvInfo
-from agents.benchmark.results import confidence_interval, markdown_table, t_quantile_975
-from agents.benchmark.runner import BenchmarkRun, run_benchmark, run_cell
-from agents.benchmark.spec import QUICK_SPEC, BenchmarkSpec, Cell, SpecError, load_spec, spec_from_mapping
+from text_envs_agents.benchmark.registry import AGENTS, ENVS, AgentInfo, EnvInfo
+from text_envs_agents.benchmark.results import confidence_interval, markdown_table, t_quantile_975
+from text_envs_agents.benchmark.runner import BenchmarkRun, run_benchmark, run_cell
+from text_envs_agents.benchmark.spec import QUICK_SPEC, BenchmarkSpec, Cell, SpecError, load_spec, spec_from_mapping
 
 __all__ = [
     "AGENTS",

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from agents.benchmark.registry import AGENTS, ENVS
-from agents.benchmark.results import confidence_interval
-from agents.benchmark.spec import Cell
+from text_envs_agents.benchmark.registry import AGENTS, ENVS
+from text_envs_agents.benchmark.results import confidence_interval
+from text_envs_agents.benchmark.spec import Cell
 
 
 def _pyplot():

@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agents.minimax_agent import MinimaxAgent
-from agents.random_agent import RandomAgent
-from agents.text_tictactoe_agent import TextTicTacToeAgent
-from agents.tictactoe_training import train_tictactoe_agent
 from text_envs.agent_protocol import Agent
-from text_envs.evaluation import GameResults, evaluate_tictactoe, evaluate_tictactoe_text
+from text_envs.tictactoe.evaluation import GameResults, evaluate_tictactoe, evaluate_tictactoe_text
+from text_envs_agents.minimax_agent import MinimaxAgent
+from text_envs_agents.random_agent import RandomAgent
+from text_envs_agents.text_tictactoe_agent import TextTicTacToeAgent
+from text_envs_agents.tictactoe_training import train_tictactoe_agent
 
 TICTACTOE = "text_envs/TicTacToe-v0"
 TEXT_GENERATION = "text_envs/TextGeneration-v0"
@@ -198,8 +198,8 @@ def _through_text(make_agent: Callable[[int], Agent]) -> Runner:
 
 def _default_lm_tictactoe_text(context: CellContext) -> CellResult:
     """The embedded LM as the stable-baselines3 policy that PPO would train (greedy), zero-shot."""
-    from agents.lm_policy import LMActorCriticPolicy
-    from text_envs.tictactoe_text import TicTacToeTextEnv
+    from text_envs.tictactoe.text_env import TicTacToeTextEnv
+    from text_envs_agents.sb3.policy import LMActorCriticPolicy
 
     spaces_env = TicTacToeTextEnv()
     policy = LMActorCriticPolicy(spaces_env.observation_space, spaces_env.action_space, lr_schedule=lambda _: 0.0)
@@ -208,8 +208,8 @@ def _default_lm_tictactoe_text(context: CellContext) -> CellResult:
 
 # ----------------------------------------------------------------------------------------- text generation
 def _text_env(num_envs: int, prompts: str):
-    from text_envs.text_generation_vector import TextGenerationVectorEnv
-    from text_envs.trained_reward_model import default_reward_model
+    from text_envs.generation.vector_env import TextGenerationVectorEnv
+    from text_envs.rewards.trained import default_reward_model
 
     return TextGenerationVectorEnv(
         num_envs, prompts=prompts, reward_model=default_reward_model(), max_new_tokens=MAX_NEW_TOKENS
@@ -227,10 +227,11 @@ def _text_metrics(metrics: dict[str, float]) -> dict[str, float]:
 
 def _default_lm_text_generation(context: CellContext) -> CellResult:
     """The embedded LM untrained: the reference every RLHF run starts from (its KL to itself is 0)."""
-    from agents.lm_rollout import evaluate_lm, sequence_logprobs
     from text_envs.defaults import DEFAULT_PROMPTS_TEST
-    from text_envs.loading import load_causal_lm
-    from text_envs.sentiment_lexicon import lexicon_sentiment_reward
+    from text_envs.lm import load_causal_lm
+    from text_envs.rewards.lexicon import lexicon_sentiment_reward
+    from text_envs_agents.llm.evaluation import evaluate_lm
+    from text_envs_agents.llm.rollout import sequence_logprobs
 
     model = load_causal_lm(None)
     metrics, _ = evaluate_lm(
@@ -245,9 +246,9 @@ def _default_lm_text_generation(context: CellContext) -> CellResult:
 
 def _textppo_text_generation(context: CellContext) -> CellResult:
     """TextPPO against the default reward model; the curve is the reward-model score of each training batch."""
-    from agents.text_ppo import TextPPO, TextPPOConfig
     from text_envs.defaults import DEFAULT_PROMPTS_TEST, DEFAULT_PROMPTS_TRAIN
-    from text_envs.sentiment_lexicon import lexicon_sentiment_reward
+    from text_envs.rewards.lexicon import lexicon_sentiment_reward
+    from text_envs_agents.text_ppo.trainer import TextPPO, TextPPOConfig
 
     assert context.budget is not None
     trainer = TextPPO(

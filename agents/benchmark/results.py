@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.benchmark.registry import AGENTS, ENVS
-from agents.benchmark.spec import Cell
+from text_envs_agents.benchmark.registry import AGENTS, ENVS
+from text_envs_agents.benchmark.spec import Cell
 
 KEY_FIELDS = ("agent", "env", "seed", "episodes", "budget")
 TIMING_FIELDS = ("train_seconds", "seconds", "finished_at")

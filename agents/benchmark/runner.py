@@ -13,10 +13,10 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from agents.benchmark.plots import plot_final_scores, plot_learning_curves
-from agents.benchmark.registry import AGENTS, ENVS, CellContext
-from agents.benchmark.results import ResultsStore, cell_row, markdown_table, write_atomic
-from agents.benchmark.spec import BenchmarkSpec, Cell
+from text_envs_agents.benchmark.plots import plot_final_scores, plot_learning_curves
+from text_envs_agents.benchmark.registry import AGENTS, ENVS, CellContext
+from text_envs_agents.benchmark.results import ResultsStore, cell_row, markdown_table, write_atomic
+from text_envs_agents.benchmark.spec import BenchmarkSpec, Cell
 
 
 @dataclass
@@ -68,7 +68,7 @@ def run_benchmark(
 ) -> BenchmarkRun:
     """Run every cell of ``spec`` missing from ``output_dir``'s results, then write the table and the figures.
 
-    Each finished cell is saved at once (:class:`~agents.benchmark.results.ResultsStore`), so an
+    Each finished cell is saved at once (:class:`~text_envs_agents.benchmark.results.ResultsStore`), so an
     interrupted run resumes where it stopped; cells already there are skipped. Writes
     ``results.json``, ``results.csv``, ``table.md``, ``final_scores.png`` and, when a trained agent
     is in the spec, ``learning_curves.png``.

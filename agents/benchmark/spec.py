@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.benchmark.registry import AGENTS, ENVS, TICTACTOE
+from text_envs_agents.benchmark.registry import AGENTS, ENVS, TICTACTOE
 
 SPEC_KEYS = ("agents", "envs", "seeds", "episodes", "budgets", "threads")
 

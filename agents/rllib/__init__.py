@@ -12,11 +12,13 @@ imports this package, so the rest works without Ray.
 try:
     import ray.rllib  # noqa: F401
 except ImportError as error:  # pragma: no cover - depends on the installed extras
-    raise ImportError('agents.rllib needs Ray RLlib: pip install "text_envs[rllib]" (or -e ".[rllib]")') from error
+    raise ImportError(
+        'text_envs_agents.rllib needs Ray RLlib: pip install "text_envs[rllib]" (or -e ".[rllib]")'
+    ) from error
 
-from agents.rllib.action_masking import ActionMaskingTorchRLModule
-from agents.rllib.causal_lm import CausalLMTorchRLModule
-from agents.rllib.ppo import (
+from text_envs_agents.rllib.action_masking import ActionMaskingTorchRLModule
+from text_envs_agents.rllib.causal_lm import CausalLMTorchRLModule
+from text_envs_agents.rllib.ppo import (
     ENV_NAMES,
     count_illegal_moves,
     ppo_config,

@@ -20,8 +20,8 @@ class ActionMaskingTorchRLModule(DefaultPPOTorchRLModule):
 
     ## Observation Space
     ``Dict(action_mask=Box(0, 1, (n,)), observations=...)``, what
-    :class:`text_envs.wrappers.ActionMaskObservation` makes of an env that reports
-    ``info["action_mask"]`` (TicTacToe-v0: see :func:`agents.rllib.tictactoe_env_creator`). The
+    :class:`text_envs.shaping.ActionMaskObservation` makes of an env that reports
+    ``info["action_mask"]`` (TicTacToe-v0: see :func:`text_envs_agents.rllib.tictactoe_env_creator`). The
     networks are the ones RLlib's ``PPOCatalog`` builds for the ``observations`` space alone
     (``model_config`` as for any default module, e.g. ``fcnet_hiddens``); the mask is not an input.
 
@@ -78,7 +78,7 @@ def _check_masked_space(observation_space: gym.Space | None, action_space: gym.S
     }:
         raise ValueError(
             "ActionMaskingTorchRLModule needs Dict(action_mask=Box(0, 1, (n,)), observations=...) observations: "
-            f"wrap the env in text_envs.wrappers.ActionMaskObservation; got {observation_space}"
+            f"wrap the env in text_envs.shaping.ActionMaskObservation; got {observation_space}"
         )
     if not isinstance(action_space, spaces.Discrete) or observation_space["action_mask"].shape != (action_space.n,):
         raise ValueError(

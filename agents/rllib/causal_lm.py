@@ -8,12 +8,11 @@ import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
-from torch import nn
 from transformers import PreTrainedModel
 
-from agents.incremental_lm import NextToken, positions_from_mask
-from agents.lm_policy import check_token_spaces
-from text_envs.loading import load_causal_lm
+from text_envs.lm import check_vocabulary, load_causal_lm, positions_from_mask
+from text_envs_agents.llm.incremental import NextToken
+from text_envs_agents.llm.model import check_token_spaces, value_head
 
 
 class CausalLMTorchRLModule(TorchRLModule, ValueFunctionAPI):
@@ -31,7 +30,7 @@ class CausalLMTorchRLModule(TorchRLModule, ValueFunctionAPI):
     ## Actor: logits at the last position only
     The transformer body (``model.base_model``) reads each context, with the leading columns that
     are padding in every row skipped and position ids counting real tokens from 0 (as
-    :func:`agents.incremental_lm.positions_from_mask` does). Only the final hidden state at the last
+    :func:`text_envs.lm.positions_from_mask` does). Only the final hidden state at the last
     position, the newest token, goes through the LM head: one ``hidden -> vocab`` product per row,
     not one per position. The result (float32, natural-log units before the softmax) equals the
     LM's own last-position logits from a full forward, and is RLlib's ``Categorical`` input, so
@@ -60,22 +59,15 @@ class CausalLMTorchRLModule(TorchRLModule, ValueFunctionAPI):
 
     ## ``model_config``
     - ``model_name_or_path``: Hub name or local directory of the causal LM; absent or ``None``: the
-      embedded default LM (:func:`text_envs.loading.load_causal_lm`; ``trust_remote_code`` stays off).
+      embedded default LM (:func:`text_envs.lm.load_causal_lm`; ``trust_remote_code`` stays off).
     """
 
     def setup(self) -> None:
         check_token_spaces(self.observation_space, self.action_space, type(self).__name__)
         self.lm = load_causal_lm((self.model_config or {}).get("model_name_or_path"))
         _check_plain_lm_head(self.lm)
-        vocab, hidden_size = self.lm.get_output_embeddings().weight.shape
-        if vocab < self.action_space.n:
-            raise ValueError(
-                f"the LM has {vocab} token ids but the env's action space has {self.action_space.n}: "
-                "use a model that shares the env's tokenizer"
-            )
-        self.value_head = nn.Linear(hidden_size, 1)
-        nn.init.zeros_(self.value_head.weight)
-        nn.init.zeros_(self.value_head.bias)
+        check_vocabulary(self.lm, self.action_space.n, "the policy LM")
+        self.value_head = value_head(self.lm.get_output_embeddings().weight.shape[1])
 
     def train(self, mode: bool = True) -> CausalLMTorchRLModule:
         super().train(mode)

@@ -12,9 +12,9 @@ from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 from ray.tune.registry import register_env
 
 import text_envs  # noqa: F401  (registers the envs in every process that unpickles an env creator)
-from agents.rllib.action_masking import ActionMaskingTorchRLModule
-from agents.rllib.causal_lm import CausalLMTorchRLModule
-from text_envs.wrappers import ActionMaskObservation
+from text_envs.action_mask_observation import ActionMaskObservation
+from text_envs_agents.rllib.action_masking import ActionMaskingTorchRLModule
+from text_envs_agents.rllib.causal_lm import CausalLMTorchRLModule
 
 
 def tictactoe_env_creator(env_config: dict[str, Any]) -> gym.Env:
@@ -104,7 +104,7 @@ def ppo_config(
 
     The env's creator is registered with Ray (``register_env``) as ``text_envs_rllib/<env>``, the
     name the config gives RLlib. The env runners fetch the creator from Ray and unpickle it, which
-    imports ``agents.rllib`` and so ``text_envs``: the envs are registered in every runner process.
+    imports ``text_envs_agents.rllib`` and so ``text_envs``: the envs are registered in every runner process.
     On a cluster, every node needs this package and its dependencies installed.
     """
     if env not in _ENVS:

@@ -1,0 +1,286 @@
+"""Sampling whole episodes from a causal LM through a TextGeneration vector env, and teacher-forcing them.
+
+Shared by :class:`~text_envs_agents.text_ppo.TextPPO` and :mod:`text_envs_agents.llm.evaluation`: the LM samples
+one token per env step for every env at once, feeding only the new token through its KV cache; the env keeps the
+contexts and scores each finished completion (one batched reward-model call per step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from text_envs.generation.vector_env import TextGenerationVectorEnv
+from text_envs.lm import accepts_logits_to_keep, output_with_cache, positions_from_mask, unwrap_peft
+from text_envs_agents.llm.gpt2_decoding import GPT2Decoder, supports_gpt2_decoding
+from text_envs_agents.llm.sampling import sample_tokens
+
+
+@dataclass
+class RolloutBatch:
+    """One episode per env: left-padded prompts, right-padded completions, reward-model scores.
+
+    ``logprobs`` are the sampling policy's ``log π(token)`` of each completion token (nats, at the
+    sampling temperature) and ``values`` its value estimates before each token, both ``(batch, length)``
+    and recorded while sampling; ``values`` is None when no value head was given.
+    """
+
+    prompt_ids: torch.Tensor  # (batch, longest prompt), left-padded
+    prompt_mask: torch.Tensor
+    completion_ids: torch.Tensor  # (batch, longest completion), right-padded with pad ids
+    completion_mask: torch.Tensor  # 1 for generated tokens, the stop token included
+    scores: torch.Tensor  # (batch,)
+    prompts: list[str]
+    completions: list[str]
+    logprobs: torch.Tensor
+    values: torch.Tensor | None = None
+
+    def select(self, rows: torch.Tensor) -> RolloutBatch:
+        """The episodes at ``rows``."""
+        chosen = rows.tolist()
+        return RolloutBatch(
+            self.prompt_ids[rows],
+            self.prompt_mask[rows],
+            self.completion_ids[rows],
+            self.completion_mask[rows],
+            self.scores[rows],
+            [self.prompts[i] for i in chosen],
+            [self.completions[i] for i in chosen],
+            self.logprobs[rows],
+            None if self.values is None else self.values[rows],
+        )
+
+
+def filler_token(env: TextGenerationVectorEnv) -> int:
+    """A token that ends no episode: fed to envs whose episode is over while the batch finishes."""
+    stop = env.task.stop_token_ids
+    return next(t for t in (env.task.pad_token_id, *range(env.task.vocab_size)) if t not in stop)
+
+
+class _CachedSampler:
+    """Next-token logits and final hidden states of a batch that grows by one token per row per call.
+
+    GPT-2-family models run on :class:`~text_envs_agents.llm.gpt2_decoding.GPT2Decoder` (preallocated KV slots);
+    others on their own forward with a ``DynamicCache``. Both give the model's full-forward outputs to
+    float rounding.
+    """
+
+    def __init__(self, model: nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, max_new: int):
+        self.model = model
+        self.mask = prompt_mask.clone()
+        self.decoder = None
+        if supports_gpt2_decoding(model):
+            capacity = min(prompt_ids.shape[1] + max_new, model.config.n_positions)
+            self.decoder = GPT2Decoder(model, len(prompt_ids), capacity)
+            self.next = self.decoder.prefill_left_padded(torch.arange(len(prompt_ids)), prompt_ids, prompt_mask)
+        else:
+            self.next, self.kv_cache = self._forward(prompt_ids, None, positions_from_mask(self.mask))
+
+    def step(self, tokens: torch.Tensor, running: torch.Tensor) -> None:
+        if self.decoder is not None:
+            if int(self.decoder.lengths.max()) >= self.decoder.capacity:
+                # Finished rows keep being fed filler; empty their slots rather than let them overflow.
+                self.decoder.reset_rows(~running)
+            self.next = self.decoder.step(tokens)
+            return
+        self.mask = torch.cat([self.mask, torch.ones((len(tokens), 1), dtype=self.mask.dtype)], dim=1)
+        self.next, self.kv_cache = self._forward(tokens[:, None], self.kv_cache, self.mask.sum(-1, keepdim=True) - 1)
+
+    def _forward(self, input_ids: torch.Tensor, kv_cache, positions: torch.Tensor):
+        output, kv_cache = output_with_cache(
+            self.model,
+            input_ids,
+            kv_cache,
+            attention_mask=self.mask,
+            position_ids=positions,
+            output_hidden_states=True,
+        )
+        return (output.logits[:, -1], output.hidden_states[-1][:, -1]), kv_cache
+
+
+@torch.no_grad()
+def sample_episodes(
+    model: nn.Module,
+    env: TextGenerationVectorEnv,
+    seed: int | None,
+    generator: torch.Generator,
+    temperature: float = 1.0,
+    value_head: nn.Module | None = None,
+) -> RolloutBatch:
+    """One episode in every env of ``env``, sampled from ``model`` with its KV cache.
+
+    Envs whose episode ended keep being stepped with a filler token until the whole batch is done
+    (the env restarts them; those second episodes are ignored and cannot finish within the batch).
+    The log-probs of the sampled tokens, and the values of ``value_head`` (a module mapping final
+    hidden states to one value each) when given, are recorded on the way.
+    """
+    n, max_new = env.num_envs, env.task.max_new_tokens
+    observations, info = env.reset(seed=seed)
+    prompts = [str(p) for p in info["prompt"]]
+    # The env pads every context to its full window; only the columns of the longest prompt matter.
+    width = int(observations["attention_mask"].sum(1).max())
+    prompt_ids = torch.as_tensor(observations["input_ids"][:, -width:])
+    prompt_mask = torch.as_tensor(observations["attention_mask"][:, -width:])
+    completion = torch.full((n, max_new), env.task.pad_token_id, dtype=torch.long)
+    completion_mask = torch.zeros((n, max_new), dtype=torch.long)
+    logprobs = torch.zeros((n, max_new))
+    values = torch.zeros((n, max_new)) if value_head is not None else None
+    scores = torch.zeros(n)
+    texts = [""] * n
+    running = torch.ones(n, dtype=torch.bool)
+    filler = torch.full((n,), filler_token(env), dtype=torch.long)
+    sampler = _CachedSampler(model, prompt_ids, prompt_mask, max_new)
+    for step in range(max_new):
+        logits, hidden = sampler.next
+        log_probabilities = torch.log_softmax(logits.float() / temperature, dim=-1)
+        sampled = sample_tokens(log_probabilities, generator)
+        tokens = torch.where(running, sampled, filler)
+        completion[running, step] = tokens[running]
+        completion_mask[running, step] = 1
+        logprobs[:, step] = log_probabilities.gather(1, tokens[:, None])[:, 0]
+        if values is not None:
+            values[:, step] = value_head(hidden).squeeze(-1)
+        _, rewards, terminated, truncated, info = env.step(tokens.numpy())
+        ended = torch.as_tensor(terminated | truncated) & running
+        for i in np.flatnonzero(ended.numpy()):
+            scores[i], texts[i] = float(rewards[i]), info["completion"][i]
+        running &= ~ended
+        if not running.any():
+            kept = step + 1
+            break
+        sampler.step(tokens, running)
+    else:
+        kept = max_new
+    return RolloutBatch(
+        prompt_ids,
+        prompt_mask,
+        completion[:, :kept],
+        completion_mask[:, :kept],
+        scores,
+        prompts,
+        texts,
+        logprobs[:, :kept] * completion_mask[:, :kept],
+        None if values is None else values[:, :kept] * completion_mask[:, :kept],
+    )
+
+
+def completion_window(batch: RolloutBatch) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """Prompt + completion ids and mask, and the slice ``[start, end)`` of logits that predict the completion."""
+    input_ids = torch.cat([batch.prompt_ids, batch.completion_ids], dim=1)
+    mask = torch.cat([batch.prompt_mask, batch.completion_mask], dim=1)
+    start = batch.prompt_ids.shape[1] - 1  # the logits at position p predict token p + 1
+    return input_ids, mask, start, input_ids.shape[1] - 1
+
+
+@dataclass
+class PackedSequences:
+    """Prompt + completion sequences without their padding, two or so per row, for one teacher-forced forward.
+
+    ``position_ids`` restart at 0 at each sequence, which Hugging Face models that build their masks with
+    ``transformers.masking_utils`` read as separate sequences (block-diagonal causal attention) when
+    called without an attention mask and with ``use_cache=False``.
+    ``index`` ``(batch, completion length)`` holds, for each completion token, the flat position
+    (``row * width + column``) whose outputs predict it; padding tokens point at their row's first one.
+    """
+
+    input_ids: torch.Tensor
+    position_ids: torch.Tensor
+    index: torch.Tensor
+
+
+def pack_sequences(batch: RolloutBatch) -> PackedSequences:
+    """Pack ``batch``'s real tokens into ``ceil(batch / 2)`` rows, longest sequences first onto the shortest row.
+
+    A padded batch of short completions beside one long one is mostly padding (about 40% in TextPPO's
+    benchmark); packing removes it, and two sequences a row keep attention's quadratic cost small.
+    """
+    prompt_lengths = batch.prompt_mask.sum(1).tolist()
+    completion_lengths = batch.completion_mask.sum(1).tolist()
+    totals = [p + c for p, c in zip(prompt_lengths, completion_lengths, strict=True)]
+    rows = (len(totals) + 1) // 2
+    contents: list[list[int]] = [[] for _ in range(rows)]
+    loads = [0] * rows
+    for sequence in sorted(range(len(totals)), key=lambda i: -totals[i]):
+        row = loads.index(min(loads))
+        contents[row].append(sequence)
+        loads[row] += totals[sequence]
+    width = max(loads)
+    device = batch.prompt_ids.device
+    input_ids = torch.zeros((rows, width), dtype=torch.long, device=device)
+    position_ids = torch.zeros((rows, width), dtype=torch.long, device=device)
+    starts = [0] * len(totals)  # flat position of each sequence's last prompt token
+    for row, sequences in enumerate(contents):
+        offset = 0
+        for i in sequences:
+            prompt = batch.prompt_ids[i, batch.prompt_ids.shape[1] - prompt_lengths[i] :]
+            tokens = torch.cat([prompt, batch.completion_ids[i, : completion_lengths[i]]])
+            input_ids[row, offset : offset + totals[i]] = tokens
+            position_ids[row, offset : offset + totals[i]] = torch.arange(totals[i], device=device)
+            starts[i] = row * width + offset + prompt_lengths[i] - 1
+            offset += totals[i]
+    steps = torch.arange(batch.completion_ids.shape[1], device=device)
+    index = torch.tensor(starts, device=device)[:, None] + torch.where(batch.completion_mask.bool(), steps, 0)
+    return PackedSequences(input_ids, position_ids, index)
+
+
+_PACKING_SUPPORT: dict[tuple[type, str], bool] = {}
+
+
+def reads_packed_sequences(model: nn.Module) -> bool:
+    """Whether ``model`` keeps sequences packed in one row apart (see :class:`PackedSequences`).
+
+    Checked once per model class and attention implementation: a row holding two sequences must give
+    the second the outputs it gets alone. Models that build their attention masks otherwise would let
+    it attend to the first.
+    """
+    base = unwrap_peft(model)
+    key = (type(base), str(getattr(getattr(base, "config", None), "_attn_implementation", "")))
+    if key not in _PACKING_SUPPORT:
+        training = model.training
+        device = next(model.parameters()).device
+        model.eval()
+        with torch.no_grad():
+            alone = model(input_ids=torch.tensor([[8, 9]], device=device), use_cache=False).logits[0]
+            packed = model(
+                input_ids=torch.tensor([[5, 6, 7, 8, 9]], device=device),
+                position_ids=torch.tensor([[0, 1, 2, 0, 1]], device=device),
+                use_cache=False,
+            )
+        model.train(training)
+        _PACKING_SUPPORT[key] = torch.allclose(packed.logits[0, 3:], alone, atol=1e-4)
+    return _PACKING_SUPPORT[key]
+
+
+def completion_outputs(model: nn.Module, batch: RolloutBatch, hidden: bool = False) -> tuple[torch.Tensor, ...]:
+    """One teacher-forced forward of prompt + completion: the logits that predict each completion token
+    ``(batch, length, vocab)`` and, with ``hidden``, the final hidden states they come from ``(batch,
+    length, hidden_size)`` (else None).
+
+    Models that read packed sequences run on :func:`pack_sequences` (no padding); others on the
+    padded batch, with the LM head on the completion positions only where they take ``logits_to_keep``.
+    """
+    if reads_packed_sequences(model) and int(batch.prompt_mask.sum(1).min()) > 0:
+        packed = pack_sequences(batch)
+        output = model(
+            input_ids=packed.input_ids, position_ids=packed.position_ids, output_hidden_states=hidden, use_cache=False
+        )
+        logits = output.logits.flatten(0, 1)[packed.index]
+        return logits, output.hidden_states[-1].flatten(0, 1)[packed.index] if hidden else None
+    input_ids, mask, start, end = completion_window(batch)
+    kwargs: dict[str, Any] = {"output_hidden_states": hidden, "use_cache": False}
+    if accepts_logits_to_keep(model):
+        kwargs["logits_to_keep"] = input_ids.shape[1] - start
+    output = model(input_ids=input_ids, attention_mask=mask, position_ids=positions_from_mask(mask), **kwargs)
+    logits = output.logits[:, start - input_ids.shape[1] : -1]
+    return logits, output.hidden_states[-1][:, start:end] if hidden else None
+
+
+def sequence_logprobs(model: nn.Module, batch: RolloutBatch, temperature: float = 1.0) -> torch.Tensor:
+    """``log p(token)`` of every completion token under ``model``, one teacher-forced forward: ``(batch, max_new)``."""
+    logits, _ = completion_outputs(model, batch)
+    log_probs = torch.log_softmax(logits.float() / temperature, dim=-1)
+    return log_probs.gather(-1, batch.completion_ids.unsqueeze(-1)).squeeze(-1)

@@ -1,0 +1,12 @@
+"""stable-baselines3 integration: a causal LM as an ``ActorCriticPolicy`` and the RLHF recipe around it."""
+
+from text_envs.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "LMActorCriticPolicy": "text_envs_agents.sb3.policy",
+        "send_logprobs_to": "text_envs_agents.sb3.policy",
+    },
+)
+__all__ = __dir__()

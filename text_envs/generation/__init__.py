@@ -1,0 +1,19 @@
+"""TextGeneration-v0: the LLM's context window as the state, the next token as the action.
+
+:class:`TextGenerationEnv` (one episode at a time) and :class:`TextGenerationVectorEnv` (a batch in
+lock-step) share one :class:`GenerationTask` (tokenizer, prompts, reward model, limits and spaces);
+:func:`load_prompts` reads prompt lists, JSONL files and datasets.
+"""
+
+from text_envs.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "GenerationTask": "text_envs.generation.task",
+        "TextGenerationEnv": "text_envs.generation.env",
+        "TextGenerationVectorEnv": "text_envs.generation.vector_env",
+        "load_prompts": "text_envs.generation.prompts",
+    },
+)
+__all__ = __dir__()

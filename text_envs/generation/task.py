@@ -1,0 +1,191 @@
+"""What a text-generation episode needs, shared by the single and the vector TextGeneration envs.
+
+:class:`GenerationTask` loads the tokenizer and prompts once, tokenizes every prompt once, checks
+the limits and stop tokens, builds the observation space, and wraps the reward model so that a
+wrong number of scores or a NaN is an error instead of a silent training signal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from gymnasium import spaces
+from transformers import PreTrainedTokenizerBase
+
+from text_envs.defaults import DEFAULT_PROMPTS_TRAIN
+from text_envs.generation.prompts import DEFAULT_PROMPT_KEY, load_prompts
+from text_envs.lm import load_tokenizer
+from text_envs.rewards.trained import default_reward
+
+RewardModel = Callable[[list[str], list[str]], Sequence[float]]
+"""``(prompts, completions) -> one score per completion``: the reward-model interface."""
+
+OBSERVATION_MODES = ("tokens", "text")
+ARCHITECTURES = ("causal", "encoder_decoder")
+PROMPT_TRUNCATIONS = ("left", "error")
+# Text observations may hold any character of the Basic Multilingual Plane (surrogates excluded).
+TEXT_CHARSET = "\t\n\r" + "".join(chr(c) for c in range(0x20, 0xD800)) + "".join(chr(c) for c in range(0xE000, 0xFFFE))
+
+
+class GenerationTask:
+    """Tokenizer, tokenized prompts, reward model, limits and spaces of a TextGeneration env.
+
+    See :class:`text_envs.generation.env.TextGenerationEnv` for the meaning of every argument.
+    """
+
+    def __init__(
+        self,
+        tokenizer: str | Path | PreTrainedTokenizerBase | None = None,
+        prompts: Sequence[str] | str | Path | None = None,
+        reward_model: RewardModel | None = None,
+        max_new_tokens: int = 32,
+        max_prompt_tokens: int = 32,
+        context_length: int | None = None,
+        stop_tokens: Sequence[str | int] = (),
+        observation_mode: str = "tokens",
+        architecture: str = "causal",
+        prompt_truncation: str = "left",
+        prompt_split: str = "train",
+        prompt_column: str = DEFAULT_PROMPT_KEY,
+        decoder_start_token_id: int | None = None,
+        trust_remote_code: bool = False,
+    ):
+        for name, value, allowed in (
+            ("observation_mode", observation_mode, OBSERVATION_MODES),
+            ("architecture", architecture, ARCHITECTURES),
+            ("prompt_truncation", prompt_truncation, PROMPT_TRUNCATIONS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if max_new_tokens < 1 or max_prompt_tokens < 1:
+            raise ValueError(
+                f"max_new_tokens and max_prompt_tokens must be positive, got {max_new_tokens}, {max_prompt_tokens}"
+            )
+        if architecture == "encoder_decoder" and context_length is not None:
+            raise ValueError(
+                "context_length applies to causal models; an encoder-decoder env holds "
+                "max_prompt_tokens encoder tokens and max_new_tokens + 1 decoder tokens"
+            )
+        self.tokenizer = load_tokenizer(tokenizer, trust_remote_code)
+        self.reward_model = default_reward if reward_model is None else reward_model
+        if not callable(self.reward_model):
+            raise TypeError(f"reward_model must be callable (prompts, completions) -> scores, got {reward_model!r}")
+        self.observation_mode = observation_mode
+        self.architecture = architecture
+        self.prompt_truncation = prompt_truncation
+        self.max_new_tokens = max_new_tokens
+        self.max_prompt_tokens = max_prompt_tokens
+        self.vocab_size = len(self.tokenizer)
+        self.eos_token_id = self.tokenizer.eos_token_id
+        self.pad_token_id = next((t for t in (self.tokenizer.pad_token_id, self.eos_token_id) if t is not None), 0)
+        self.stop_token_ids = frozenset({self._stop_token_id(t) for t in stop_tokens} | ({self.eos_token_id} - {None}))
+        if architecture == "causal":
+            self.sequence_length = context_length or max_prompt_tokens + max_new_tokens
+            if self.sequence_length <= max_prompt_tokens:
+                raise ValueError(
+                    f"context_length ({self.sequence_length}) must exceed max_prompt_tokens "
+                    f"({max_prompt_tokens}) to leave room for generated tokens"
+                )
+            self.decoder_start_token_id = None
+        else:
+            self.sequence_length = max_new_tokens + 1
+            self.decoder_start_token_id = (
+                self.pad_token_id if decoder_start_token_id is None else decoder_start_token_id
+            )
+
+        self.prompts = load_prompts(DEFAULT_PROMPTS_TRAIN if prompts is None else prompts, prompt_split, prompt_column)
+        encoded = self.tokenizer(self.prompts)["input_ids"]
+        self.prompt_ids = [self.fit_prompt(ids, index=i) for i, ids in enumerate(encoded)]
+        self.observation_space = self._observation_space()
+
+    def _stop_token_id(self, token: str | int) -> int:
+        if isinstance(token, (int, np.integer)):
+            if not 0 <= token < self.vocab_size:
+                raise ValueError(f"stop token id {token} is outside the vocabulary (size {self.vocab_size})")
+            return int(token)
+        ids = self.tokenizer.encode(token, add_special_tokens=False)
+        if len(ids) != 1:
+            raise ValueError(f"stop token {token!r} is {len(ids)} tokens {ids}; give a single token or its id")
+        return ids[0]
+
+    def encode_prompt(self, prompt: str) -> np.ndarray:
+        """Token ids of one prompt (special tokens as the tokenizer adds them), fitted to ``max_prompt_tokens``."""
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError(f"prompt must be a non-empty string, got {prompt!r}")
+        return self.fit_prompt(self.tokenizer(prompt)["input_ids"])
+
+    def fit_prompt(self, ids: list[int], index: int | None = None) -> np.ndarray:
+        """Keep the last ``max_prompt_tokens`` ids (``prompt_truncation="left"``) or refuse a longer prompt."""
+        if not ids:
+            raise ValueError(f"prompt {'' if index is None else index} encodes to no tokens")
+        if len(ids) > self.max_prompt_tokens:
+            if self.prompt_truncation == "error":
+                which = "the prompt" if index is None else f"prompt {index} ({self.prompts[index][:60]!r})"
+                raise ValueError(f"{which} is {len(ids)} tokens, more than max_prompt_tokens={self.max_prompt_tokens}")
+            ids = ids[-self.max_prompt_tokens :]
+        return np.asarray(ids, dtype=np.int64)
+
+    def _observation_space(self) -> spaces.Space:
+        if self.observation_mode == "text":
+            longest_token = max(len(t) for t in self.tokenizer.get_vocab())
+            capacity = self.max_prompt_tokens + self.max_new_tokens
+            return spaces.Text(max_length=capacity * longest_token, min_length=0, charset=TEXT_CHARSET)
+
+        def ids(length: int) -> spaces.Box:
+            return spaces.Box(0, self.vocab_size - 1, shape=(length,), dtype=np.int64)
+
+        def mask(length: int) -> spaces.Box:
+            return spaces.Box(0, 1, shape=(length,), dtype=np.int64)
+
+        if self.architecture == "causal":
+            return spaces.Dict({"input_ids": ids(self.sequence_length), "attention_mask": mask(self.sequence_length)})
+        return spaces.Dict(
+            {
+                "input_ids": ids(self.max_prompt_tokens),
+                "attention_mask": mask(self.max_prompt_tokens),
+                "decoder_input_ids": ids(self.sequence_length),
+                "decoder_attention_mask": mask(self.sequence_length),
+            }
+        )
+
+    def initial_sequence(self, prompt_ids: np.ndarray, out: np.ndarray) -> int:
+        """Write the left-padded starting sequence into ``out``; return its number of real tokens.
+
+        Causal: the prompt. Encoder-decoder: the decoder start token (the prompt goes to the encoder).
+        """
+        start = prompt_ids if self.architecture == "causal" else np.array([self.decoder_start_token_id])
+        out[:] = self.pad_token_id
+        out[len(out) - len(start) :] = start
+        return len(start)
+
+    def encoder_input(self, prompt_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Left-padded encoder ``input_ids`` and ``attention_mask`` for an encoder-decoder env."""
+        ids = np.full(self.max_prompt_tokens, self.pad_token_id, dtype=np.int64)
+        mask = np.zeros(self.max_prompt_tokens, dtype=np.int64)
+        ids[self.max_prompt_tokens - len(prompt_ids) :] = prompt_ids
+        mask[self.max_prompt_tokens - len(prompt_ids) :] = 1
+        return ids, mask
+
+    def completion_text(self, completion_ids: np.ndarray, stopped: bool) -> str:
+        """The completion decoded as a whole, without the stop token that ended it and without special tokens."""
+        ids = completion_ids[:-1] if stopped else completion_ids
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def context_text(self, prompt_ids: np.ndarray, completion_ids: np.ndarray) -> str:
+        """Prompt and completion so far as one decoded string (what a text-reading agent sees)."""
+        return self.tokenizer.decode(np.concatenate([prompt_ids, completion_ids]), skip_special_tokens=True)
+
+    def score(self, prompts: list[str], completions: list[str]) -> np.ndarray:
+        """The reward model's scores as float64, after checking there is one finite score per completion."""
+        scores = np.asarray(self.reward_model(prompts, completions), dtype=np.float64).reshape(-1)
+        if scores.shape != (len(completions),):
+            raise ValueError(f"reward model returned {scores.size} scores for {len(completions)} completions")
+        bad = np.flatnonzero(~np.isfinite(scores))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"reward model returned {scores[i]} for completion {completions[i]!r} (prompt {prompts[i]!r})"
+            )
+        return scores

