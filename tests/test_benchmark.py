@@ -1,4 +1,5 @@
-"""The benchmark: a tiny spec end to end, resuming without retraining, the confidence intervals, and spec errors."""
+"""The benchmark: a tiny spec end to end, resuming without retraining, the confidence intervals, spec errors, and
+users' own agents and envs registered from a spec or from Python."""
 
 import csv
 import json
@@ -191,3 +192,278 @@ def test_script_rejects_a_spec_that_cannot_run(tmp_path):
     assert result.returncode == 2
     assert "agent 'q-learning' fits none of the envs TextGeneration-v0; it fits TicTacToe-v0" in result.stderr
     assert not (tmp_path / "results.json").exists()
+
+
+# ------------------------------------------------------------------------------- users' own agents and envs
+PLUGINS = '''
+"""A user's benchmark plugins: a one-step coin game, agents for it, and things that are not agents."""
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+
+class CoinEnv(gym.Env):
+    """Observe a coin, call it: +1 if right, -1 if wrong; one step per episode."""
+
+    def __init__(self, bias=0.5):
+        self.observation_space = spaces.Box(0.0, 1.0, (1,), np.float32)
+        self.action_space = spaces.Discrete(2)
+        self.bias = bias
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.coin = int(self.np_random.random() < self.bias)
+        return np.array([self.coin], dtype=np.float32), {}
+
+    def step(self, action):
+        reward = 1.0 if int(action) == self.coin else -1.0
+        return np.array([self.coin], dtype=np.float32), reward, True, False, {"illegal_move": False}
+
+
+def make_coin(**kwargs):
+    return CoinEnv(**kwargs)
+
+
+class Copier:
+    """Calls the coin it sees (elsewhere: cell 0 or 1 from the first observation value)."""
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=False):
+        return (np.asarray(observation)[..., 0] > 0.5).astype(np.int64), state
+
+
+def make_copier(env, seed, budget):
+    return Copier()
+
+
+LEARN_CALLS = []
+
+
+class Stubborn(Copier):
+    def learn(self, total_timesteps):
+        LEARN_CALLS.append(total_timesteps)
+        return self
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=False):
+        return np.zeros(np.shape(observation)[:-1], dtype=np.int64), state
+
+
+def make_stubborn(env, seed, budget):
+    assert isinstance(env, CoinEnv) and budget == 7
+    return Stubborn()
+
+
+def make_random(env, seed, budget):
+    from text_envs_agents import RandomAgent
+
+    return RandomAgent(seed=seed)
+
+
+def make_ppo(env, seed, budget):
+    from stable_baselines3 import PPO
+
+    return PPO("MlpPolicy", env, n_steps=32, batch_size=32, n_epochs=1, seed=seed, policy_kwargs={"net_arch": [8]})
+
+
+def make_nothing(env, seed, budget):
+    return "not an agent"
+
+
+def make_not_an_env():
+    return 3
+
+
+NOT_CALLABLE = 42
+'''
+
+CUSTOM = {
+    "custom_envs": {
+        "Coin-v0": {"entry": "bench_plugins:make_coin", "evaluation": "game", "episodes": 30},
+        "CoinReturn-v0": "bench_plugins:make_coin",
+    },
+    "custom_agents": {
+        "copier": "bench_plugins:make_copier",
+        "stubborn": {"entry": "bench_plugins:make_stubborn", "envs": ["Coin-v0"], "budget": 7, "budget_unit": "calls"},
+        "my-random": {"entry": "bench_plugins:make_random", "envs": ["TicTacToe-v0"]},
+        "my-ppo": {"entry": "bench_plugins:make_ppo", "envs": ["CoinReturn-v0"], "budget": 128},
+    },
+    "agents": ["copier", "stubborn", "my-random", "my-ppo", "random"],
+    "envs": ["Coin-v0", "CoinReturn-v0", "TicTacToe-v0"],
+    "seeds": [0, 1],
+    "episodes": {"TicTacToe-v0": 20},
+}
+
+
+@pytest.fixture
+def plugins(tmp_path, monkeypatch):
+    """bench_plugins importable from tmp_path; the benchmark's registry as it was, after the test."""
+    from text_envs_agents.benchmark import custom
+
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "bench_plugins.py").write_text(PLUGINS)
+    monkeypatch.syspath_prepend(str(folder))
+    saved = [(table, dict(table)) for table in (registry.AGENTS, registry.ENVS, custom._ENTRIES)]
+    yield
+    for table, content in saved:
+        table.clear()
+        table.update(content)
+    sys.modules.pop("bench_plugins", None)
+
+
+def test_custom_agents_and_envs_from_a_spec_run_appear_in_the_table_and_resume(
+    plugins, tmp_path, one_torch_thread, recwarn
+):
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(CUSTOM))
+    spec = load_spec(spec_file)
+    messages: list[str] = []
+    output = tmp_path / "out"
+    run = run_benchmark(spec, output, progress_bar=False, log=messages.append)
+
+    # copier fits TicTacToe-v0 and both registered envs by default; the others fit what they name.
+    pairs = sorted({(cell.agent, cell.env_id) for cell in run.cells})
+    assert pairs == sorted(
+        [
+            ("copier", "Coin-v0"),
+            ("copier", "CoinReturn-v0"),
+            ("copier", "text_envs/TicTacToe-v0"),
+            ("stubborn", "Coin-v0"),
+            ("my-random", "text_envs/TicTacToe-v0"),
+            ("my-ppo", "CoinReturn-v0"),
+            ("random", "text_envs/TicTacToe-v0"),
+        ]
+    )
+    assert len(run.ran) == 14
+    assert "skipping random on Coin-v0: it fits only TicTacToe-v0, TicTacToeText-v0" in messages
+    rows = {(row["agent"], row["env"], row["seed"]): row for row in run.rows}
+
+    # "game" evaluation: the copier always calls the coin right; the stubborn agent was trained with its budget.
+    copier = rows[("copier", "Coin-v0", 0)]
+    assert copier["episodes"] == 30 and copier["score"] == copier["win"] == 1.0 and copier["illegal"] == 0.0
+    stubborn = rows[("stubborn", "Coin-v0", 1)]
+    assert stubborn["budget"] == 7 and stubborn["win"] + stubborn["loss"] == 1.0 and 0 < stubborn["win"] < 1
+    assert sys.modules["bench_plugins"].LEARN_CALLS == [7, 7]
+    # "episode_return" evaluation, the registered default of 100 episodes; SB3 models get a learning curve.
+    assert rows[("copier", "CoinReturn-v0", 0)]["score"] == 1.0 and rows[("copier", "CoinReturn-v0", 0)]["length"] == 1
+    ppo = rows[("my-ppo", "CoinReturn-v0", 0)]
+    assert ppo["episodes"] == 100 and ppo["budget"] == 128 and ppo["train_seconds"] > 0
+    assert ppo["curve"][0][0] == 0 and ppo["curve"][-1][0] >= 128 and len(ppo["curve"]) >= 3
+    # On TicTacToe-v0 a user's agent is evaluated exactly as the built-in ones.
+    for seed in (0, 1):
+        mine, builtin = rows[("my-random", TICTACTOE_ID, seed)], rows[("random", TICTACTOE_ID, seed)]
+        assert {k: mine[k] for k in METRICS} == {k: builtin[k] for k in METRICS}
+
+    table = (output / "table.md").read_text()
+    assert "### Coin-v0" in table and "Score: mean game reward, 30 episodes per seed." in table
+    assert "### CoinReturn-v0" in table and "| mean episode return | length |" in table
+    assert "| copier | - | 2 | **1.000 ± 0.000** |" in table and "| stubborn | 7 calls | 2 |" in table
+    assert "| my-ppo | 128 env steps | 2 |" in table
+    assert (output / "learning_curves.png").stat().st_size > 0
+    with open(output / "results.csv") as f:
+        csv_rows = list(csv.DictReader(f))
+    assert {row["env"] for row in csv_rows} == {"Coin-v0", "CoinReturn-v0", TICTACTOE_ID}
+    assert next(row for row in csv_rows if row["env"] == "CoinReturn-v0")["length"] == "1.0"
+
+    # Loading the spec again registers the same entries again (no warning); every cell resumes.
+    again = run_benchmark(load_spec(spec_file), output, progress_bar=False, log=messages.append)
+    assert again.ran == [] and again.rows == run.rows and not recwarn.list
+
+
+TICTACTOE_ID = "text_envs/TicTacToe-v0"
+METRICS = ("score", "win", "draw", "loss", "illegal")
+
+
+def test_register_from_python_a_gymnasium_id_and_callables(plugins, tmp_path):
+    import gymnasium as gym
+
+    from text_envs_agents.benchmark import AGENTS, agents_table, register_agent, register_env
+
+    class Left:
+        def predict(self, observation, state=None, episode_start=None, deterministic=False):
+            return 0, state
+
+    info = register_env("CartPole-v1", max_episode_steps=30, episodes=4)
+    assert info.name == "CartPole-v1" and info.score.label == "mean episode return"
+    register_agent("left", lambda env, seed, budget: Left(), envs=["CartPole-v1"], description="always pushes left")
+    assert AGENTS["left"].fits("CartPole-v1") and not AGENTS["left"].fits(TICTACTOE_ID)
+    run = run_benchmark(BenchmarkSpec(agents=("left",), envs=("CartPole-v1",), seeds=(3,)), tmp_path, False, print)
+    (row,) = run.rows
+    assert row["episodes"] == 4 and row["score"] == row["length"] and 5 <= row["score"] < 30
+    assert "| left | CartPole-v1 | - | always pushes left |" in agents_table()
+
+    with pytest.raises(ValueError, match="'random' is a built-in agent"):
+        register_agent("random", lambda env, seed, budget: Left())
+    with pytest.raises(ValueError, match="unknown env 'Chess-v0'; register it first"):
+        register_agent("chess", lambda env, seed, budget: Left(), envs=["Chess-v0"])
+    with pytest.warns(UserWarning, match="registering the agent 'left' again, differently"):
+        register_agent("left", lambda env, seed, budget: Left(), envs=["CartPole-v1"])
+    assert gym.spec("CartPole-v1").max_episode_steps == 500  # Gymnasium's own registration is untouched
+
+
+def test_agents_and_envs_of_the_wrong_type_fail_their_cell_naming_the_factory(plugins):
+    from text_envs_agents.benchmark import run_cell
+
+    spec = spec_from_mapping(
+        {
+            "custom_envs": {"Broken-v0": "bench_plugins:make_not_an_env", "Coin-v0": "bench_plugins:make_coin"},
+            "custom_agents": {"nothing": {"entry": "bench_plugins:make_nothing", "envs": ["Coin-v0"]}},
+        }
+    )
+    (cell, _), _ = spec_from_mapping({"agents": ["nothing"], "envs": ["Coin-v0"], "seeds": [0, 1]}, base=spec).cells()
+    with pytest.raises(TypeError, match="make_nothing returned a str, which has no predict"):
+        run_cell(cell, threads=1)
+    copier = spec_from_mapping(
+        {"custom_agents": {"copier": "bench_plugins:make_copier"}, "agents": ["copier"], "envs": ["Broken-v0"]}
+    )
+    with pytest.raises(TypeError, match="the env entry 'bench_plugins:make_not_an_env' returned a int"):
+        run_cell(copier.cells()[0][0], threads=1)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (
+            {"custom_agents": {"x": "no_such_module_xyz:make"}},
+            r"'custom_agents' entry 'x': cannot import 'no_such_module_xyz:make': ModuleNotFoundError",
+        ),
+        (
+            {"custom_agents": {"x": "bench_plugins:missing"}},
+            r"'custom_agents' entry 'x': cannot import 'bench_plugins:missing': module 'bench_plugins' has no attr",
+        ),
+        (
+            {"custom_agents": {"x": "bench_plugins:NOT_CALLABLE"}},
+            r"'custom_agents' entry 'x': an agent factory must be callable; 'bench_plugins:NOT_CALLABLE' is a int",
+        ),
+        ({"custom_agents": {"x": "make_agent"}}, r"'make_agent' is not an entry point of the form"),
+        ({"custom_agents": {"x": {"envs": ["TicTacToe-v0"]}}}, r"entry 'x': an agent needs an 'entry'"),
+        ({"custom_agents": {"x": {"entry": "bench_plugins:make_copier", "budget": 0}}}, "budget must be a positive"),
+        ({"custom_agents": {"x": {"entry": "bench_plugins:make_copier", "seed": 1}}}, r"unknown key\(s\) \['seed'\]"),
+        (
+            {"custom_agents": {"x": {"entry": "bench_plugins:make_copier", "envs": ["TextGeneration-v0"]}}},
+            "TextGeneration-v0 takes only the built-in agents",
+        ),
+        ({"custom_agents": {"minimax": "bench_plugins:make_copier"}}, "'minimax' is a built-in agent"),
+        ({"custom_agents": ["x"]}, "'custom_agents' must map names to entry points or tables"),
+        ({"custom_agents": {"x": 3}}, "'custom_agents' entry 'x' must be an entry point string or a table"),
+        (
+            {"custom_envs": {"E-v0": "NoSuchEnv-v9"}},
+            r"'custom_envs' entry 'E-v0': 'NoSuchEnv-v9' is neither a 'module:callable' entry point nor a registered",
+        ),
+        (
+            {"custom_envs": {"E-v0": "no_such_module_xyz:Env-v0"}},
+            r"'custom_envs' entry 'E-v0': cannot import 'no_such_module_xyz' for the Gymnasium id",
+        ),
+        (
+            {"custom_envs": {"E-v0": "bench_plugins:NOT_CALLABLE"}},
+            r"'custom_envs' entry 'E-v0': an env entry must be callable; 'bench_plugins:NOT_CALLABLE' is a int",
+        ),
+        ({"custom_envs": {"E-v0": {"entry": "bench_plugins:make_coin", "evaluation": "elo"}}}, "evaluation must be"),
+        ({"custom_envs": {"E-v0": {"entry": "bench_plugins:make_coin", "episodes": "many"}}}, "episodes must be"),
+        ({"custom_envs": {"TicTacToe-v0": "bench_plugins:make_coin"}}, "is the built-in text_envs/TicTacToe-v0"),
+    ],
+)
+def test_bad_custom_entries_name_the_key_and_the_string(plugins, data, message):
+    with pytest.raises(SpecError, match=message) as error:
+        spec_from_mapping(data, "my.json")
+    assert str(error.value).startswith("my.json: ")

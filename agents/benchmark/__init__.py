@@ -21,6 +21,8 @@ the envs they fit:
 | default-lm | - | the embedded LM, sampled | the same LM as an SB3 policy, greedy, zero-shot | - |
 | textppo | - | trained against the default reward model | - | 60 iterations of 32 episodes |
 
+Your own agents and envs join these: see "Your own agents and envs" below.
+
 Tic-Tac-Toe agents train as ``scripts/train_tictactoe.py`` does (against minimax playing randomly
 half the time, alternating sides); MaskablePPO gets half its 200k-move default to fit the time
 budget. TextPPO trains as ``scripts/train_text.py`` does (β = 0.1, learning rate 1e-4, 32 episodes
@@ -56,6 +58,62 @@ A cell is identified by (agent, env, seed, episodes, budget): a rerun skips ever
 cells. Cells are independent (each seeds its own training and evaluation), so a resumed benchmark
 gives the rows a single run would (up to torch's thread-dependent float rounding).
 
+## Your own agents and envs
+:func:`register_agent` and :func:`register_env` add to the same registry (:data:`AGENTS`, :data:`ENVS`)
+as the built-in ones, so their names work in specs, tables, figures and resumed results; a spec file
+does the same with its ``custom_agents`` and ``custom_envs`` keys (:mod:`~text_envs_agents.benchmark.spec`),
+whose entries are ``"package.module:name"`` strings imported when the spec loads (an import that
+fails, or an object that is not callable, is a :class:`SpecError` naming the key, the entry and the
+string)::
+
+    register_env("MyEnv-v0", "my_pkg.envs:make_env", evaluation="episode_return", episodes=100)
+    register_agent("my-ppo", "my_pkg.bench:make_ppo", envs=["MyEnv-v0", "TicTacToe-v0"], budget=50_000)
+    run_benchmark(BenchmarkSpec(agents=("my-ppo", "random"), envs=("MyEnv-v0", "TicTacToe-v0")), "runs/mine")
+
+**An env** is made by its entry: a callable called as ``entry(**kwargs)`` returning a
+``gymnasium.Env``, or a registered Gymnasium id (``"CartPole-v1"``, ``"my_pkg:MyEnv-v0"``; no entry:
+the env id is the Gymnasium id), given ``gymnasium.make(id, **kwargs)``. Its ``evaluation`` declares
+how agents are scored, over the cell's episodes (the env's ``episodes`` by default), with
+deterministic ``predict``, action masks passed to agents that take them, the first reset seeded with
+the cell's evaluation seed:
+
+- ``"episode_return"``: score = mean undiscounted episode return; column: mean episode length.
+- ``"game"`` (Tic-Tac-Toe-style): the return is the outcome, > 0 win, 0 draw, < 0 loss, and
+  ``info["illegal_move"]`` at the last step counts in ``illegal``; score = mean return, columns
+  win/draw/loss/illegal.
+
+Episodes must end: pass ``max_episode_steps`` for an env without a time limit. The built-in envs keep
+their own evaluations: TicTacToe-v0 and TicTacToeText-v0 score a user's agent exactly as the built-in
+ones (against the random opponent, half the games as each side); TextGeneration-v0 scores language
+models' samples and takes only the built-in agents.
+
+**An agent** is a factory ``make_agent(env, *, seed, budget)`` called once per cell. ``env`` is a fresh
+``gymnasium.Env`` of the cell's env (on TicTacToe-v0: the built-in agents' training env, minimax playing
+randomly half the time, alternating sides; on TicTacToeText-v0: the random opponent), ``seed`` the
+cell's seed (torch's global generator is seeded with it too), ``budget`` the cell's training budget
+(the spec's ``budgets`` or the registered default; None for an agent registered without one). It
+returns an object with stable-baselines3's ``predict(observation, state=None, episode_start=None,
+deterministic=False)`` (and optionally ``action_masks=``). If the budget is not None and the object
+has ``learn``, the benchmark calls ``learn(total_timesteps=budget)`` and evaluates its return value
+when that has ``predict`` (SB3 returns the model), else the object; a stable-baselines3 model also
+gets a callback that records the learning curve (the env's score over 200 games on TicTacToe-v0, 20
+episodes elsewhere, before training and 20 times during it). ``train_seconds`` is the factory's time
+plus ``learn``'s. A factory may also train the agent itself within ``budget`` and return an object
+without ``learn``. For example::
+
+    def make_ppo(env, seed, budget):
+        return stable_baselines3.PPO("MlpPolicy", env, seed=seed, verbose=0)
+
+**Fits.** An agent registered with ``envs`` fits exactly those; without, it fits TicTacToe-v0 and every
+registered env (``EnvInfo.fits_by_default``); TicTacToeText-v0 must be named. As for built-in agents, a
+spec pair that does not fit is left out with a message, and an agent that fits none of the spec's envs
+is an error.
+
+**Names are identities.** A cell is keyed by the agent's name and the env's id, so a rerun resumes
+custom cells as it does built-in ones, and a changed agent or env under the same name would be
+mistaken for the old one: give it a new name (a ``-v2`` suffix, as Gymnasium does); registering a name
+again differently warns. Built-in names cannot be replaced. Registration lasts for the process.
+
 ## Threads
 torch runs on one thread in the TicTacToe-v0 cells (small MLPs and tables are fastest so) and on
 ``threads`` in the LLM cells. The default is 1: on this 2-core machine, shared with other jobs, a
@@ -63,7 +121,8 @@ TextPPO iteration took 1.3 s on one thread and 3 to 12 s on two while another pr
 (on an idle machine the README measured 1.5x for the reward model with two threads).
 """
 
-from text_envs_agents.benchmark.registry import AGENTS, ENVS, AgentInfo, EnvInfo
+from text_envs_agents.benchmark.custom import EVALUATIONS, load_entry_point, play_episodes, register_agent, register_env
+from text_envs_agents.benchmark.registry import AGENTS, ENVS, AgentInfo, EnvInfo, agents_table
 from text_envs_agents.benchmark.results import confidence_interval, markdown_table, t_quantile_975
 from text_envs_agents.benchmark.runner import BenchmarkRun, run_benchmark, run_cell
 from text_envs_agents.benchmark.spec import QUICK_SPEC, BenchmarkSpec, Cell, SpecError, load_spec, spec_from_mapping
@@ -72,15 +131,21 @@ __all__ = [
     "AGENTS",
     "ENVS",
     "QUICK_SPEC",
+    "EVALUATIONS",
     "AgentInfo",
     "BenchmarkRun",
     "BenchmarkSpec",
     "Cell",
     "EnvInfo",
     "SpecError",
+    "agents_table",
     "confidence_interval",
+    "load_entry_point",
     "load_spec",
     "markdown_table",
+    "play_episodes",
+    "register_agent",
+    "register_env",
     "run_benchmark",
     "run_cell",
     "spec_from_mapping",

@@ -2,14 +2,17 @@
 
 An agent fits the envs it has a runner for; a runner takes a :class:`CellContext` (seed, episodes,
 training budget) and returns a :class:`CellResult` (the env's metrics and, for a trained agent, a
-learning curve). Adding an agent is adding an :class:`AgentInfo` to :data:`AGENTS`.
+learning curve). Adding a built-in agent is adding an :class:`AgentInfo` to :data:`AGENTS`; users add
+theirs with :func:`~text_envs_agents.benchmark.custom.register_agent` and
+:func:`~text_envs_agents.benchmark.custom.register_env`, which add to the same two dicts.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from text_envs.agent_protocol import Agent
 from text_envs.tictactoe.evaluation import GameResults, evaluate_tictactoe, evaluate_tictactoe_text
@@ -35,6 +38,9 @@ MAX_NEW_TOKENS = 24
 KL_COEF = 0.1
 """β of TextPPO in the benchmark (reward units per nat), scripts/train_text.py's default."""
 
+Evaluation = Callable[[Agent, int, int], dict[str, float]]
+"""``evaluate(agent, episodes, seed)``: an env's metrics (``score`` and its columns) for any agent with ``predict``."""
+
 
 @dataclass(frozen=True)
 class Column:
@@ -59,45 +65,19 @@ class EnvInfo:
     """What a learning curve shows on this env (its y axis)..."""
     curve_steps: str = ""
     """...against which env steps (its x axis)."""
+    evaluate: Evaluation | None = None
+    """How an agent with ``predict`` is scored here; None: only the built-in agents run on this env."""
+    make_env: Callable[[], Any] | None = None
+    """The env a user's agent factory is given (to read the spaces from, or to train on)."""
+    fits_by_default: bool = False
+    """Whether a user's agent registered without ``envs`` fits this env."""
+    curve_episodes: int = CURVE_GAMES
+    """Episodes per learning-curve point of a user's stable-baselines3 agent."""
 
     @property
     def name(self) -> str:
         """The id without the ``text_envs/`` namespace, as the spec and the table write it."""
-        return self.env_id.split("/")[-1]
-
-
-_GAME_COLUMNS = (
-    Column("win", "win", 3),
-    Column("draw", "draw", 3),
-    Column("loss", "loss", 3),
-    Column("illegal", "illegal", 3),
-)
-
-ENVS: dict[str, EnvInfo] = {
-    TICTACTOE: EnvInfo(
-        TICTACTOE,
-        1000,
-        Column("score", "mean reward vs random", 3),
-        _GAME_COLUMNS,
-        True,
-        curve_label=f"mean reward vs random ({CURVE_GAMES} games)",
-        curve_steps="agent moves",
-    ),
-    TEXT_GENERATION: EnvInfo(
-        TEXT_GENERATION,
-        64,
-        Column("score", "reward-model score", 2),
-        (
-            Column("gold", "gold score", 3),
-            Column("kl", "KL (nats/seq)", 1),
-            Column("completion_length", "length (tokens)", 1),
-        ),
-        False,
-        curve_label="reward-model score of the training batch",
-        curve_steps="tokens generated",
-    ),
-    TICTACTOE_TEXT: EnvInfo(TICTACTOE_TEXT, 200, Column("score", "mean reward vs random", 3), _GAME_COLUMNS, False),
-}
+        return self.env_id.removeprefix("text_envs/")
 
 
 @dataclass(frozen=True)
@@ -131,7 +111,7 @@ class AgentInfo:
 
     name: str
     description: str
-    runners: dict[str, Runner]
+    runners: Mapping[str, Runner]
     default_budget: int | None = None
     budget_unit: str = ""
 
@@ -154,10 +134,32 @@ def _game_metrics(results: GameResults) -> dict[str, float]:
     }
 
 
+def _evaluate_tictactoe(agent: Agent, episodes: int, seed: int) -> dict[str, float]:
+    return _game_metrics(evaluate_tictactoe(agent, "random", episodes, seed=seed))
+
+
+def _evaluate_tictactoe_text(agent: Agent, episodes: int, seed: int) -> dict[str, float]:
+    return _game_metrics(evaluate_tictactoe_text(agent, "random", episodes, seed))
+
+
+def _tictactoe_training_env():
+    """TicTacToe-v0 as the trained agents meet it: the settings of the packaged RL Zoo file (minimax, ε = 0.5)."""
+    import gymnasium as gym
+
+    from text_envs_agents.hyperparams import zoo_hyperparams
+
+    return gym.make(TICTACTOE, **zoo_hyperparams("ppo_mask", TICTACTOE)["env_kwargs"])
+
+
+def _tictactoe_text_env():
+    import gymnasium as gym
+
+    return gym.make(TICTACTOE_TEXT, opponent="random", agent_first=None)
+
+
 def _untrained_tictactoe(make_agent: Callable[[int], Agent]) -> Runner:
     def run(context: CellContext) -> CellResult:
-        results = evaluate_tictactoe(make_agent(context.seed), "random", context.episodes, seed=context.eval_seed)
-        return CellResult(_game_metrics(results))
+        return CellResult(_evaluate_tictactoe(make_agent(context.seed), context.episodes, context.eval_seed))
 
     return run
 
@@ -182,8 +184,7 @@ def _trained_tictactoe(algo: str) -> Runner:
             callback_interval=max(1, context.budget // CURVE_POINTS),
         )
         train_seconds = time.perf_counter() - start
-        results = evaluate_tictactoe(agent, "random", context.episodes, seed=context.eval_seed)
-        return CellResult(_game_metrics(results), train_seconds, curve)
+        return CellResult(_evaluate_tictactoe(agent, context.episodes, context.eval_seed), train_seconds, curve)
 
     return run
 
@@ -191,7 +192,7 @@ def _trained_tictactoe(algo: str) -> Runner:
 def _through_text(make_agent: Callable[[int], Agent]) -> Runner:
     def run(context: CellContext) -> CellResult:
         agent = TextTicTacToeAgent(make_agent(context.seed))
-        return CellResult(_game_metrics(evaluate_tictactoe_text(agent, "random", context.episodes, context.eval_seed)))
+        return CellResult(_evaluate_tictactoe_text(agent, context.episodes, context.eval_seed))
 
     return run
 
@@ -203,7 +204,7 @@ def _default_lm_tictactoe_text(context: CellContext) -> CellResult:
 
     spaces_env = TicTacToeTextEnv()
     policy = LMActorCriticPolicy(spaces_env.observation_space, spaces_env.action_space, lr_schedule=lambda _: 0.0)
-    return CellResult(_game_metrics(evaluate_tictactoe_text(policy, "random", context.episodes, context.eval_seed)))
+    return CellResult(_evaluate_tictactoe_text(policy, context.episodes, context.eval_seed))
 
 
 # ----------------------------------------------------------------------------------------- text generation
@@ -273,6 +274,63 @@ def _textppo_text_generation(context: CellContext) -> CellResult:
     return CellResult(_text_metrics(metrics), train_seconds, curve)
 
 
+_GAME_COLUMNS = (
+    Column("win", "win", 3),
+    Column("draw", "draw", 3),
+    Column("loss", "loss", 3),
+    Column("illegal", "illegal", 3),
+)
+
+ENVS: dict[str, EnvInfo] = {
+    TICTACTOE: EnvInfo(
+        TICTACTOE,
+        1000,
+        Column("score", "mean reward vs random", 3),
+        _GAME_COLUMNS,
+        True,
+        curve_label=f"mean reward vs random ({CURVE_GAMES} games)",
+        curve_steps="agent moves",
+        evaluate=_evaluate_tictactoe,
+        make_env=_tictactoe_training_env,
+        fits_by_default=True,
+    ),
+    TEXT_GENERATION: EnvInfo(
+        TEXT_GENERATION,
+        64,
+        Column("score", "reward-model score", 2),
+        (
+            Column("gold", "gold score", 3),
+            Column("kl", "KL (nats/seq)", 1),
+            Column("completion_length", "length (tokens)", 1),
+        ),
+        False,
+        curve_label="reward-model score of the training batch",
+        curve_steps="tokens generated",
+    ),
+    TICTACTOE_TEXT: EnvInfo(
+        TICTACTOE_TEXT,
+        200,
+        Column("score", "mean reward vs random", 3),
+        _GAME_COLUMNS,
+        False,
+        curve_label="mean reward vs random (20 games)",
+        curve_steps="agent tokens",
+        evaluate=_evaluate_tictactoe_text,
+        make_env=_tictactoe_text_env,
+        curve_episodes=20,
+    ),
+}
+"""The benchmark's envs by id: the built-in three, then any registered with ``register_env``."""
+
+
+def env_id_for(name: str) -> str | None:
+    """The registered env id a spec's ``name`` means: the id itself, or ``text_envs/<name>``; None if neither."""
+    for env_id in (name, f"text_envs/{name}"):
+        if env_id in ENVS:
+            return env_id
+    return None
+
+
 def _random(seed: int) -> Agent:
     return RandomAgent(seed=seed)
 
@@ -322,3 +380,14 @@ AGENTS: dict[str, AgentInfo] = {
         ),
     )
 }
+"""The benchmark's agents by name: the built-in six, then any registered with ``register_agent``."""
+
+
+def agents_table() -> str:
+    """Every registered agent as a Markdown table: the envs it fits, its default budget, its description."""
+    lines = ["| agent | fits | default budget | description |", "|---|---|---|---|"]
+    for info in AGENTS.values():
+        envs = ", ".join(ENVS[env_id].name for env_id in info.runners)
+        budget = "-" if info.default_budget is None else f"{info.default_budget:,} {info.budget_unit}"
+        lines.append(f"| {info.name} | {envs} | {budget} | {info.description} |")
+    return "\n".join(lines) + "\n"

@@ -121,10 +121,17 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def rows_to_csv(rows: Iterable[dict[str, Any]]) -> str:
-    """Rows as CSV: the key fields, ``score``, each env's columns, then timings; learning curves left out."""
+    """Rows as CSV: the key fields, ``score``, each env's columns, then timings; learning curves left out.
+
+    Metrics of rows whose env is not registered in this process (a custom env of an earlier run) come
+    after the registered envs' columns, so no saved value is dropped.
+    """
+    rows = list(rows)
     metrics = ["score"]
     for info in ENVS.values():
         metrics += [column.key for column in info.columns if column.key not in metrics]
+    known = {*KEY_FIELDS, *metrics, *TIMING_FIELDS, "curve"}
+    metrics += list(dict.fromkeys(key for row in rows for key in row if key not in known))
     output = io.StringIO()
     writer = csv.DictWriter(output, fieldnames=[*KEY_FIELDS, *metrics, *TIMING_FIELDS], extrasaction="ignore")
     writer.writeheader()

@@ -9,11 +9,24 @@ comments are for this description only)::
       "seeds": [0, 1, 2],                               # default: 0 to 4
       "episodes": 500,                                  # or {"TicTacToe-v0": 500}; default: per env
       "budgets": {"q-learning": 200000},                # training budget per trained agent; default: per agent
-      "threads": 1                                      # torch threads of the LLM cells
+      "threads": 1,                                     # torch threads of the LLM cells
+      "custom_envs": {                                  # your envs, registered when the spec loads
+        "MyEnv-v0": {"entry": "my_pkg.envs:make_env", "episodes": 100, "evaluation": "episode_return"},
+        "CartPole-v1": {}                               # a registered Gymnasium id needs no entry
+      },
+      "custom_agents": {                                # your agents: an entry point, or a table of options
+        "my-agent": "my_pkg.bench:make_agent",
+        "my-ppo": {"entry": "my_pkg.bench:make_ppo", "envs": ["MyEnv-v0"], "budget": 20000}
+      }
     }
 
 The cells are agents × envs × seeds; pairs where the agent does not fit the env are left out with a
-message, and a spec that names an agent fitting none of its envs is an error.
+message, and a spec that names an agent fitting none of its envs is an error. Without an ``envs`` key,
+the spec's ``custom_envs`` join the default envs. A ``custom_envs`` value is an entry (a string) or a
+table of :func:`~text_envs_agents.benchmark.custom.register_env`'s arguments (``entry``, ``evaluation``,
+``episodes``, ``kwargs``, ``max_episode_steps``, ``score_label``); a ``custom_agents`` value is an entry
+or a table of :func:`~text_envs_agents.benchmark.custom.register_agent`'s (``entry``, ``envs``,
+``budget``, ``budget_unit``, ``description``). Loading the spec registers them for the whole process.
 """
 
 from __future__ import annotations
@@ -24,9 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from text_envs_agents.benchmark.registry import AGENTS, ENVS, TICTACTOE
+from text_envs_agents.benchmark import custom
+from text_envs_agents.benchmark.registry import AGENTS, ENVS, TICTACTOE, env_id_for
 
-SPEC_KEYS = ("agents", "envs", "seeds", "episodes", "budgets", "threads")
+SPEC_KEYS = ("agents", "envs", "seeds", "episodes", "budgets", "threads", "custom_envs", "custom_agents")
+_CUSTOM_ENV_KEYS = ("entry", "evaluation", "episodes", "kwargs", "max_episode_steps", "score_label")
+_CUSTOM_AGENT_KEYS = ("entry", "envs", "budget", "budget_unit", "description")
 
 
 class SpecError(ValueError):
@@ -113,9 +129,9 @@ QUICK_SPEC = BenchmarkSpec(
 
 
 def env_id_from_name(name: str, where: str = "spec") -> str:
-    """``TicTacToe-v0`` or ``text_envs/TicTacToe-v0`` -> the registered id; anything else is a :class:`SpecError`."""
-    env_id = name if "/" in name else f"text_envs/{name}"
-    if env_id not in ENVS:
+    """``TicTacToe-v0``, ``text_envs/TicTacToe-v0`` or a registered env's id -> its id; else a :class:`SpecError`."""
+    env_id = env_id_for(name)
+    if env_id is None:
         raise SpecError(f"{where}: unknown env {name!r}; the benchmark's envs are {_names(ENVS)}")
     return env_id
 
@@ -132,11 +148,14 @@ def spec_from_mapping(data: Any, where: str = "spec", base: BenchmarkSpec | None
     if unknown:
         raise SpecError(f"{where}: unknown key(s) {unknown}; a spec has {list(SPEC_KEYS)}")
     spec = base or BenchmarkSpec()
+    custom_envs = _register_custom(data.get("custom_envs"), "custom_envs", where)
+    _register_custom(data.get("custom_agents"), "custom_agents", where)
+    default_envs = spec.envs + tuple(env_id for env_id in custom_envs if env_id not in spec.envs)
     agents = _names_list(data, "agents", where, spec.agents)
     for agent in agents or ():
         if agent not in AGENTS:
             raise SpecError(f"{where}: unknown agent {agent!r}; the benchmark's agents are {sorted(AGENTS)}")
-    envs = tuple(env_id_from_name(name, where) for name in _names_list(data, "envs", where, spec.envs))
+    envs = tuple(env_id_from_name(name, where) for name in _names_list(data, "envs", where, default_envs))
     seeds = data.get("seeds", spec.seeds)
     if (
         not isinstance(seeds, (list, tuple))
@@ -178,6 +197,39 @@ def load_spec(path: str | Path) -> BenchmarkSpec:
     else:
         raise SpecError(f"{path}: a spec file must end in .json or .toml")
     return spec_from_mapping(data, str(path))
+
+
+def _register_custom(value: Any, key: str, where: str) -> list[str]:
+    """Register a spec's ``custom_envs`` or ``custom_agents``; their names. Failures: SpecErrors naming the entry."""
+    if value is None:
+        return []
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{where}: {key!r} must map names to entry points or tables, got {value!r}")
+    allowed = _CUSTOM_ENV_KEYS if key == "custom_envs" else _CUSTOM_AGENT_KEYS
+    names = []
+    for name, definition in value.items():
+        options = {"entry": definition} if isinstance(definition, str) else definition
+        if not isinstance(options, Mapping):
+            raise SpecError(
+                f"{where}: {key!r} entry {name!r} must be an entry point string or a table, got {definition!r}"
+            )
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise SpecError(
+                f"{where}: {key!r} entry {name!r} has unknown key(s) {unknown}; it may have {list(allowed)}"
+            )
+        options = dict(options)
+        try:
+            if key == "custom_envs":
+                custom.register_env(name, options.pop("entry", None), **options)
+            else:
+                if "entry" not in options:
+                    raise ValueError("an agent needs an 'entry' (e.g. 'my_pkg.bench:make_agent')")
+                custom.register_agent(name, options.pop("entry"), **options)
+        except (ValueError, TypeError) as error:
+            raise SpecError(f"{where}: {key!r} entry {name!r}: {error}") from None
+        names.append(name)
+    return names
 
 
 def _names(names: Any) -> str:
