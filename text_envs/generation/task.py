@@ -17,7 +17,7 @@ from transformers import PreTrainedTokenizerBase
 from text_envs.defaults import DEFAULT_PROMPTS_TRAIN
 from text_envs.generation.prompts import DEFAULT_PROMPT_KEY, load_prompts
 from text_envs.lm import load_tokenizer
-from text_envs.rewards.trained import default_reward
+from text_envs.rewards.trained import default_reward, minilm_dir
 
 RewardModel = Callable[[list[str], list[str]], Sequence[float]]
 """``(prompts, completions) -> one score per completion``: the reward-model interface."""
@@ -69,6 +69,8 @@ class GenerationTask:
                 "max_prompt_tokens encoder tokens and max_new_tokens + 1 decoder tokens"
             )
         self.tokenizer = load_tokenizer(tokenizer, trust_remote_code)
+        if reward_model is None:
+            minilm_dir()  # a missing encoder fails here, not when the first episode ends and is scored
         self.reward_model = default_reward if reward_model is None else reward_model
         if not callable(self.reward_model):
             raise TypeError(f"reward_model must be callable (prompts, completions) -> scores, got {reward_model!r}")

