@@ -57,7 +57,7 @@ def test_a_short_run_raises_the_reward():
     env, held_out = make_env(16, 12), make_env(32, 12)
     ppo = TextPPO(env, config=TextPPOConfig(learning_rate=3e-4, kl_coef=0.02, seed=0))
     before = ppo.evaluate(held_out, seed=7)[0]["score_mean"]
-    ppo.learn(10)
+    assert ppo.learn(iterations=10) is ppo
     after = ppo.evaluate(held_out, seed=7)[0]["score_mean"]
     assert after > before + 0.2, (before, after)
 
@@ -65,18 +65,23 @@ def test_a_short_run_raises_the_reward():
 def test_checkpoint_resume_gives_the_same_next_update(tmp_path):
     config = TextPPOConfig(seed=1, ppo_epochs=2, minibatch_size=4)
     ppo = TextPPO(make_env(), config=config)
-    ppo.learn(1)
+    ppo.learn(iterations=1)
     ppo.save(tmp_path / "checkpoint")
-    expected_metrics = ppo.learn(1)[0]
+    expected_metrics = ppo.learn(iterations=1).history[-1]
     expected = [p.detach().clone() for p in ppo.policy.parameters()]
 
-    resumed = TextPPO(make_env(), config=config).load(tmp_path / "checkpoint")
-    metrics = resumed.learn(1)[0]
+    resumed = TextPPO.load(tmp_path / "checkpoint", env=make_env())
+    assert resumed.num_timesteps == ppo.history[0]["num_timesteps"] and len(resumed.history) == 1
+    metrics = resumed.learn(iterations=1).history[-1]
     for a, b in zip(expected, resumed.policy.parameters(), strict=True):
         assert torch.equal(a, b)
     assert metrics["score"] == expected_metrics["score"] and metrics["kl"] == expected_metrics["kl"]
+    assert resumed.num_timesteps == ppo.num_timesteps
     with pytest.raises(FileNotFoundError):
-        resumed.load(tmp_path / "nothing")
+        TextPPO.load(tmp_path / "nothing")
+    with pytest.warns(UserWarning, match="classmethod"):  # the old instance-method call still works, with a warning
+        again = resumed.load(tmp_path / "checkpoint", env=make_env())
+    assert again is not resumed and again.iteration == 1
 
 
 def test_lora_trains_adapters_only_and_uses_the_base_as_reference():
@@ -91,7 +96,7 @@ def test_lora_trains_adapters_only_and_uses_the_base_as_reference():
     frozen = {n: p.detach().clone() for n, p in ppo.policy.named_parameters() if not p.requires_grad}
     metrics, batch = ppo.evaluate(make_env(), seed=0)
     assert metrics["kl"] == 0.0  # LoRA's B matrices start at zero
-    ppo.learn(2)
+    ppo.learn(iterations=2)
     assert all(torch.equal(p, frozen[n]) for n, p in ppo.policy.named_parameters() if n in frozen)
     with ppo.policy.model.disable_adapter():
         base = sequence_logprobs(ppo.policy.model, batch)

@@ -1,13 +1,19 @@
-"""Training checkpoints as safetensors + JSON (no pickle): weights, optimizer state and RNG states.
+"""Training checkpoints as safetensors + JSON (no pickle): weights, optimizer state, RNG states, and what
+rebuilds the run (the base model's name, the env's arguments).
 
 An optimizer's ``state_dict`` is a tree of tensors and plain values; :func:`flatten_state` splits
 it into named tensors (saved with safetensors) and a JSON skeleton (saved in the safetensors
-metadata), and :func:`unflatten_state` puts the two back together.
+metadata), and :func:`unflatten_state` puts the two back together. :func:`read_checkpoint` checks a
+whole checkpoint directory from its JSON and safetensors headers before anything is built from it;
+:func:`model_record` / :func:`env_record` write down the base model and the env, :func:`build_env`
+rebuilds the env.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +73,221 @@ def load_state(path: str | Path) -> Any:
     with safe_open(str(path), framework="pt") as f:
         skeleton = json.loads(f.metadata()["skeleton"])
     return unflatten_state(skeleton, load_file(str(path)))
+
+
+# ------------------------------------------------------------------------------------ checkpoint contents
+CHECKPOINT_FILES = ("trainer_state.json", "policy.safetensors", "optimizer.safetensors", "rng.safetensors")
+"""The files of a TextPPO checkpoint directory, all required."""
+FORMAT_VERSION = 2
+"""1: weights, optimizer, β and RNG states; 2: also the base model, the env's arguments, timesteps and history."""
+_STATE_KEYS = {"iteration": int, "kl_beta": (int, float), "env_rng": dict, "config": dict}
+
+
+@dataclass
+class SafetensorsHeader:
+    """What a file written by :func:`save_state` holds, read from its header only (no tensor data)."""
+
+    path: Path
+    skeleton: Any
+    shapes: dict[str, tuple[int, ...]]
+
+    def tree(self) -> Any:
+        """The saved tree with each tensor replaced by its shape."""
+        return unflatten_state(self.skeleton, self.shapes)
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint directory whose files were all found, parsed and cross-checked by :func:`read_checkpoint`."""
+
+    directory: Path
+    state: dict[str, Any]
+    policy: SafetensorsHeader
+    optimizer: SafetensorsHeader
+    rng: SafetensorsHeader
+
+    @property
+    def state_path(self) -> Path:
+        return self.directory / "trainer_state.json"
+
+
+def _references(skeleton: Any) -> set[str]:
+    if isinstance(skeleton, dict):
+        if _TENSOR in skeleton:
+            return {skeleton[_TENSOR]}
+        if "__dict__" in skeleton:
+            children = [x for pair in skeleton["__dict__"] for x in pair]
+        else:
+            children = skeleton["__list__"]
+        return set().union(*(_references(child) for child in children))
+    if isinstance(skeleton, list):
+        return set().union(*(_references(child) for child in skeleton))
+    return set()
+
+
+def read_header(path: str | Path) -> SafetensorsHeader:
+    """The skeleton and tensor shapes of a :func:`save_state` file; ``ValueError`` naming the file if unreadable."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            shapes = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}
+    except Exception as error:  # safetensors raises its own SafetensorError, or OSError
+        raise ValueError(f"{path}: not a readable safetensors file ({error})") from error
+    if "skeleton" not in metadata:
+        raise ValueError(f"{path}: its header has no 'skeleton' metadata, so TextPPO.save did not write it")
+    try:
+        skeleton = json.loads(metadata["skeleton"])
+        referenced = _references(skeleton)
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: its 'skeleton' metadata is not a valid state tree ({error!r})") from error
+    if referenced != set(shapes):
+        absent, unused = sorted(referenced - set(shapes)), sorted(set(shapes) - referenced)
+        raise ValueError(
+            f"{path}: the skeleton and the tensors disagree (missing {absent[:5]}, unreferenced {unused[:5]})"
+        )
+    return SafetensorsHeader(path, skeleton, shapes)
+
+
+def read_checkpoint(directory: str | Path) -> Checkpoint:
+    """Find, parse and check every file of a checkpoint directory, loading no tensor.
+
+    ``FileNotFoundError`` for a missing directory or file, ``ValueError`` naming the file and the problem
+    for anything unreadable (bad JSON, a missing key, a damaged safetensors header).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no TextPPO checkpoint in {directory}: not a directory")
+    missing = [name for name in CHECKPOINT_FILES if not (directory / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"no TextPPO checkpoint in {directory}: {', '.join(missing)} missing")
+    state_path = directory / "trainer_state.json"
+    try:
+        state = json.loads(state_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{state_path}: not valid JSON ({error})") from error
+    if not isinstance(state, dict):
+        raise ValueError(f"{state_path}: expected a JSON object, got {type(state).__name__}")
+    for key, kind in _STATE_KEYS.items():
+        if key not in state:
+            raise ValueError(f"{state_path}: no {key!r} entry")
+        if not isinstance(state[key], kind) or isinstance(state[key], bool):
+            expected = getattr(kind, "__name__", "a number")
+            raise ValueError(f"{state_path}: {key!r} should be {expected}, got {state[key]!r}")
+    if state.get("format", 1) > FORMAT_VERSION:
+        raise ValueError(f"{state_path}: format {state['format']} is newer than this TextPPO reads ({FORMAT_VERSION})")
+    headers = {name: read_header(directory / f"{name}.safetensors") for name in ("policy", "optimizer", "rng")}
+    policy = headers["policy"].tree()
+    if not isinstance(policy, dict) or not all(isinstance(k, str) and isinstance(v, tuple) for k, v in policy.items()):
+        raise ValueError(f"{headers['policy'].path}: expected a mapping of parameter names to tensors")
+    optimizer = headers["optimizer"].tree()
+    if not isinstance(optimizer, dict) or not {"state", "param_groups"} <= set(optimizer):
+        raise ValueError(f"{headers['optimizer'].path}: not an optimizer state_dict (no 'state' and 'param_groups')")
+    rng = headers["rng"].tree()
+    if not isinstance(rng, dict) or not {"sampler", "torch"} <= set(rng):
+        raise ValueError(f"{headers['rng'].path}: expected the 'sampler' and 'torch' RNG states")
+    return Checkpoint(directory, state, headers["policy"], headers["optimizer"], headers["rng"])
+
+
+# --------------------------------------------------------------------------------- what rebuilds the run
+def _is_default_lm(name_or_path: str) -> bool:
+    from text_envs.defaults import DEFAULT_LM_DIR
+
+    try:
+        return Path(name_or_path).resolve() == DEFAULT_LM_DIR.resolve()
+    except (OSError, ValueError):
+        return False
+
+
+def model_record(model: Any) -> dict[str, Any]:
+    """``{"name_or_path": name}`` (``None``: the embedded default LM) or ``{"unrecorded": why}``."""
+    name = str(getattr(model, "name_or_path", "") or "")
+    if not name:
+        return {"unrecorded": f"the {type(model).__name__} has no name_or_path"}
+    return {"name_or_path": None if _is_default_lm(name) else name}
+
+
+def _importable_name(function: Any) -> str | None:
+    """``"module:qualname"`` of a function of the text_envs package that importing gives back, else None."""
+    module, qualname = getattr(function, "__module__", None), getattr(function, "__qualname__", "")
+    if not isinstance(module, str) or not module.startswith("text_envs.") or "<" in qualname:
+        return None
+    try:
+        return f"{module}:{qualname}" if _import_name(f"{module}:{qualname}") is function else None
+    except (ImportError, AttributeError, ValueError):
+        return None
+
+
+def _import_name(name: str) -> Any:
+    # Only the text_envs package's own functions: a checkpoint must not make load import arbitrary code.
+    module, _, qualname = name.partition(":")
+    if not module.startswith("text_envs.") or not qualname:
+        raise ValueError(f"reward_model {name!r} is not a function of the text_envs package")
+    value: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def env_record(env: Any) -> dict[str, Any]:
+    """The arguments that rebuild ``env`` (a :class:`~text_envs.TextGenerationVectorEnv`), JSON-able.
+
+    ``{"num_envs": n, "kwargs": {...}}``, or ``{"unrecorded": why}`` when the tokenizer (no name or
+    path) or the reward model (an object, or a function outside the text_envs package) cannot be
+    written down. Prompts are recorded as the list the env loaded (``None``: the embedded training
+    prompts); the tokenizer and the reward model by name (``None``: the embedded defaults).
+    """
+    from text_envs.defaults import DEFAULT_PROMPTS_TRAIN
+    from text_envs.generation.prompts import load_prompts
+    from text_envs.rewards.trained import default_reward
+
+    task = env.task
+    tokenizer = str(getattr(task.tokenizer, "name_or_path", "") or "")
+    if not tokenizer:
+        return {"unrecorded": "the env's tokenizer has no name_or_path"}
+    if task.reward_model is default_reward:
+        reward_model = None
+    else:
+        reward_model = _importable_name(task.reward_model)
+        if reward_model is None:
+            return {
+                "unrecorded": f"the env's reward model {task.reward_model!r} is an object or a function outside "
+                "the text_envs package, which a checkpoint cannot hold"
+            }
+    prompts = None if list(task.prompts) == load_prompts(DEFAULT_PROMPTS_TRAIN) else list(task.prompts)
+    stop_tokens = sorted(int(t) for t in task.stop_token_ids - {task.eos_token_id})
+    context_length = task.sequence_length if task.architecture == "causal" else None
+    if context_length == task.max_prompt_tokens + task.max_new_tokens:
+        context_length = None
+    kwargs = {
+        "tokenizer": None if _is_default_lm(tokenizer) else tokenizer,
+        "prompts": prompts,
+        "reward_model": reward_model,
+        "max_new_tokens": task.max_new_tokens,
+        "max_prompt_tokens": task.max_prompt_tokens,
+        "context_length": context_length,
+        "stop_tokens": stop_tokens,
+        "observation_mode": task.observation_mode,
+        "architecture": task.architecture,
+        "prompt_truncation": task.prompt_truncation,
+        "render_mode": env.render_mode,
+        "autoreset_mode": str(env.autoreset_mode.value),
+    }
+    return {"num_envs": int(env.num_envs), "kwargs": kwargs}
+
+
+def build_env(record: Any, state_path: Path) -> Any:
+    """The :class:`~text_envs.TextGenerationVectorEnv` an :func:`env_record` describes; errors name ``state_path``."""
+    from text_envs.generation.vector_env import TextGenerationVectorEnv
+
+    if not isinstance(record, dict):
+        raise ValueError(f"{state_path} records no env (written before TextPPO recorded one): pass env= to load")
+    if "unrecorded" in record:
+        raise ValueError(f"{state_path} could not record the env ({record['unrecorded']}): pass env= to load")
+    try:
+        kwargs = dict(record["kwargs"])
+        if kwargs.get("reward_model") is not None:
+            kwargs["reward_model"] = _import_name(kwargs["reward_model"])
+        return TextGenerationVectorEnv(int(record["num_envs"]), **kwargs)
+    except (KeyError, TypeError, ValueError, ImportError, AttributeError, OSError) as error:
+        raise ValueError(f"{state_path}: cannot rebuild the recorded env ({error}); pass env= to load") from error

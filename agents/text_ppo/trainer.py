@@ -22,9 +22,28 @@ One iteration:
 
 With ``lora`` (a dict of ``peft.LoraConfig`` arguments) only adapters train and the reference model is
 the same network with its adapters disabled: no second copy. Without it the reference is a frozen
-copy of the initial policy. Checkpoints (:meth:`TextPPO.save` / :meth:`TextPPO.load`) are safetensors +
-JSON and hold everything the next update depends on (weights, optimizer, β, RNG states, env RNG),
-so a resumed run makes the same next update. Metrics go to TensorBoard when ``tensorboard_log`` is set.
+copy of the initial policy.
+
+Around the algorithm, the stable-baselines3 conventions (and TRL's export):
+
+- ``learn(total_timesteps=..., callback=...)`` counts env steps, i.e. generated completion tokens
+  (``self.num_timesteps``); ``learn(iterations=...)`` counts rollout + update rounds instead. It returns
+  the trainer; each iteration's metrics are appended to ``self.history`` (a list of dicts). Callbacks are
+  SB3 ``BaseCallback`` objects or callables ``(trainer, metrics) -> bool | None`` (False stops): see
+  :mod:`text_envs_agents.text_ppo.callbacks`. stable-baselines3 is never imported by this package.
+- Metrics go to TensorBoard (``tensorboard_log``) and/or Weights & Biases (``report_to``,
+  ``wandb_project``) under SB3's keys (``rollout/ep_rew_mean``, ``train/approx_kl``, ``time/fps``, ...)
+  plus ``rollout/score_mean``, ``rlhf/kl`` and ``rlhf/beta``, with sample completions as a markdown
+  table: see :mod:`text_envs_agents.text_ppo.logger`.
+- :meth:`TextPPO.save` writes a safetensors + JSON checkpoint (no pickle) holding everything the next
+  update depends on (weights, optimizer, β, RNG states, env RNG) and what rebuilds the run (base model
+  name, :class:`TextPPOConfig` with its LoRA config, the env's arguments); the classmethod
+  ``TextPPO.load(path, env=None, **overrides)`` checks it all, rebuilds the trainer and resumes with
+  the same next update.
+- :meth:`TextPPO.save_pretrained` exports a folder ``AutoModelForCausalLM.from_pretrained`` loads (LoRA
+  merged, or as an adapter), with the env's tokenizer and ``value_head.safetensors``;
+  :meth:`TextPPO.predict` (SB3's signature: one next token per observation row) and
+  :meth:`TextPPO.generate` (prompts to completions) use the trained policy.
 """
 
 from __future__ import annotations
@@ -32,24 +51,39 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import asdict, dataclass
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 from transformers import PreTrainedModel
 
 from text_envs.generation.vector_env import TextGenerationVectorEnv
-from text_envs.lm import check_vocabulary, load_causal_lm
+from text_envs.lm import accepts_logits_to_keep, check_vocabulary, load_causal_lm, positions_from_mask, unwrap_peft
 from text_envs.shaping import AdaptiveKLController, FixedKLController, kl_estimate
 from text_envs_agents.llm.evaluation import evaluate_lm
 from text_envs_agents.llm.gpt2_decoding import fuse_gelu_activations
 from text_envs_agents.llm.model import value_head, with_lora
 from text_envs_agents.llm.rollout import RolloutBatch, completion_outputs, sample_episodes, sequence_logprobs
-from text_envs_agents.text_ppo.checkpoint import load_state, save_state
+from text_envs_agents.llm.sampling import sample_completions, sample_tokens
+from text_envs_agents.text_ppo.callbacks import Callbacks
+from text_envs_agents.text_ppo.checkpoint import (
+    FORMAT_VERSION,
+    Checkpoint,
+    build_env,
+    env_record,
+    load_state,
+    model_record,
+    read_checkpoint,
+    save_state,
+)
+from text_envs_agents.text_ppo.logger import TrainingLogger
 
 
 @dataclass
@@ -101,6 +135,20 @@ class PolicyWithValueHead(nn.Module):
         return logits, self.value_head(hidden).squeeze(-1)
 
 
+class _warn_on_instance(classmethod):  # noqa: N801 (used as a decorator, like classmethod)
+    """A classmethod that warns when called on an instance: ``trainer.load(path)`` returns a *new* trainer."""
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is not None:
+            name = self.__func__.__name__
+            warnings.warn(
+                f"TextPPO.{name} is a classmethod that returns a new trainer and leaves this one as it was: "
+                f"write trainer = TextPPO.{name}(path, env)",
+                stacklevel=2,
+            )
+        return super().__get__(instance, owner)
+
+
 class TextPPO:
     """Sequence-level PPO on a :class:`~text_envs.TextGenerationVectorEnv` (causal LMs).
 
@@ -108,6 +156,21 @@ class TextPPO:
     object or its name/path (``None``: the embedded default LM); it must share the env's tokenizer.
     Its ``gelu_new`` activations, if any, are swapped in place for the same function as one fused
     kernel (:func:`~text_envs_agents.llm.gpt2_decoding.fuse_gelu_activations`).
+
+    Logging (keyword-only): ``tensorboard_log`` a TensorBoard directory; ``report_to`` ``"tensorboard"``,
+    ``"wandb"``, both or ``"none"`` (default: TensorBoard if ``tensorboard_log`` is set, W&B if
+    ``wandb_project`` is); ``wandb_project`` the W&B project (its run's config is the
+    :class:`TextPPOConfig`); ``sample_log_interval`` logs four prompt/completion pairs of the first
+    iteration and every N-th after it (``None``: never). Missing packages raise with the extra to install
+    (``text_envs[tensorboard]``, ``text_envs[wandb]``).
+
+    Attributes: ``policy`` (:class:`PolicyWithValueHead`), ``reference`` (None with LoRA), ``optimizer``,
+    ``kl_controller``, ``iteration`` (updates so far), ``num_timesteps`` (completion tokens generated so
+    far), ``history`` (per-iteration metric dicts: ``score`` (mean reward-model score), ``episode_return``
+    (mean shaped return per completion), ``kl`` (nats per sequence), ``beta``, ``completion_length``
+    (tokens), ``policy_loss``, ``value_loss``, ``entropy`` (nats per token), ``clip_fraction``,
+    ``approx_kl``, ``learning_rate``, ``seconds``, ``fps``, ``timesteps``, ``num_timesteps``, ``iteration``),
+    ``logger`` (:class:`~text_envs_agents.text_ppo.logger.TrainingLogger`).
     """
 
     def __init__(
@@ -116,6 +179,10 @@ class TextPPO:
         model: str | Path | PreTrainedModel | None = None,
         config: TextPPOConfig | None = None,
         tensorboard_log: str | Path | None = None,
+        *,
+        report_to: str | Sequence[str] | None = None,
+        wandb_project: str | None = None,
+        sample_log_interval: int | None = 10,
     ):
         if env.task.architecture != "causal":
             raise ValueError("TextPPO trains causal LMs; the env is encoder-decoder")
@@ -145,12 +212,20 @@ class TextPPO:
         )
         self.sampler = torch.Generator().manual_seed(self.config.seed)
         self.iteration = 0
+        self.num_timesteps = 0
+        self.history: list[dict[str, float]] = []
         self.env_seed: int | None = self.config.seed
-        self.writer = None
-        if tensorboard_log is not None:
-            from torch.utils.tensorboard import SummaryWriter
+        self.sample_log_interval = sample_log_interval
+        self.logger = TrainingLogger(tensorboard_log, report_to, wandb_project, run_config=asdict(self.config))
 
-            self.writer = SummaryWriter(str(tensorboard_log))
+    @property
+    def writer(self):
+        """The TensorBoard ``SummaryWriter`` (None without ``tensorboard_log``)."""
+        return self.logger.writer
+
+    def get_env(self) -> TextGenerationVectorEnv:
+        """The training env (what SB3 callbacks read as ``training_env``)."""
+        return self.env
 
     # ----------------------------------------------------------------------------------------- rollout
     def rollout(self) -> RolloutBatch:
@@ -281,6 +356,7 @@ class TextPPO:
         self.iteration += 1
         return {
             "score": float(batch.scores.mean()),
+            "episode_return": float(rewards.sum(1).mean()),
             "kl": float(episode_kl.mean()),
             "beta": beta,
             "completion_length": float(lengths.float().mean()),
@@ -288,27 +364,199 @@ class TextPPO:
         }
 
     # ----------------------------------------------------------------------------------------- training
-    def learn(self, iterations: int, progress_bar: bool = False, callback=None) -> list[dict[str, float]]:
-        """Run ``iterations`` rollout + update rounds; returns each round's metrics (also logged)."""
-        history = []
-        with tqdm(total=iterations, disable=not progress_bar, unit="it") as bar:
-            for _ in range(iterations):
+    def learn(
+        self,
+        total_timesteps: int | None = None,
+        callback: Any = None,
+        iterations: int | None = None,
+        progress_bar: bool = False,
+    ) -> TextPPO:
+        """Train for ``total_timesteps`` generated tokens or for ``iterations`` rollout + update rounds (one of them).
+
+        A timestep is one env step, i.e. one generated completion token (stable-baselines3's unit): each
+        iteration adds its batch's real completion tokens (stop tokens included, filler excluded) to
+        ``self.num_timesteps``, and training stops after the iteration that reaches ``total_timesteps``
+        more than at the call (the count carries on across calls and checkpoints, like SB3's
+        ``reset_num_timesteps=False``). ``callback``: see :mod:`text_envs_agents.text_ppo.callbacks` (SB3
+        ``BaseCallback`` objects, callables ``(trainer, metrics) -> bool | None``, or a list of both); False
+        from either stops training. Each iteration's metrics are appended to ``self.history`` and logged.
+        Returns ``self``, as SB3's ``learn`` does.
+        """
+        if (total_timesteps is None) == (iterations is None):
+            raise ValueError(
+                "give exactly one of total_timesteps (generated tokens) and iterations (rollout + update rounds), "
+                f"got total_timesteps={total_timesteps}, iterations={iterations}"
+            )
+        budget = total_timesteps if iterations is None else iterations
+        if budget < 0:
+            raise ValueError(f"total_timesteps and iterations must be non-negative, got {budget}")
+        by_tokens = iterations is None
+        if by_tokens and 0 < budget < self.env.num_envs:
+            # learn(n) meant n iterations before learn counted timesteps; every batch generates at least
+            # one token per env, so a budget below that is almost surely an old call.
+            warnings.warn(
+                f"total_timesteps={budget} counts generated tokens, fewer than one iteration's batch of "
+                f"{self.env.num_envs} episodes generates: one iteration will run (for rounds, pass iterations=)",
+                stacklevel=2,
+            )
+        callbacks = Callbacks(callback, self)
+        start_timesteps, start_time, done = self.num_timesteps, time.perf_counter(), 0
+        # What SB3 callbacks read as self.locals (the same dict, updated in place as SB3 does).
+        learn_locals: dict[str, Any] = {
+            "total_timesteps": total_timesteps,
+            "iterations": iterations,
+            "batch": None,
+            "new_timesteps": 0,
+            "metrics": None,
+            "history": self.history,
+        }
+        callbacks.training_start(learn_locals, globals())
+        with tqdm(total=budget, disable=not progress_bar, unit="token" if by_tokens else "it") as bar:
+            while (self.num_timesteps - start_timesteps if by_tokens else done) < budget:
                 start = time.perf_counter()
-                metrics = self.update(self.rollout())
-                metrics["seconds"] = time.perf_counter() - start
-                history.append(metrics)
-                if self.writer is not None:
-                    for key, value in metrics.items():
-                        self.writer.add_scalar(f"textppo/{key}", value, self.iteration)
+                callbacks.rollout_start()
+                batch = self.rollout()
+                new_timesteps = int(batch.completion_mask.sum())
+                self.num_timesteps += new_timesteps
+                learn_locals.update(batch=batch, new_timesteps=new_timesteps)
+                callbacks.rollout_end(learn_locals)
+                metrics = self.update(batch)
+                now = time.perf_counter()
+                metrics.update(
+                    seconds=now - start,
+                    timesteps=float(new_timesteps),
+                    num_timesteps=float(self.num_timesteps),
+                    iteration=float(self.iteration),
+                    fps=(self.num_timesteps - start_timesteps) / max(now - start_time, 1e-9),
+                    learning_rate=float(self.optimizer.param_groups[0]["lr"]),
+                )
+                self.history.append(metrics)
+                self._record(metrics, batch)
+                learn_locals["metrics"] = metrics
+                done += 1
                 bar.set_postfix(score=f"{metrics['score']:.2f}", kl=f"{metrics['kl']:.2f}")
-                bar.update(1)
-                if callback is not None:
-                    callback(self, metrics)
-        return history
+                bar.update(new_timesteps if by_tokens else 1)
+                # SB3's on_step once per iteration, after its update: a checkpoint it saves is consistent, and
+                # False wastes no sampled batch. Then the plain callables; values callbacks record go out too.
+                keep_going = callbacks.step(learn_locals)
+                keep_going = callbacks.iteration_end(metrics) and keep_going
+                self.logger.dump(self.num_timesteps)
+                if not keep_going:
+                    break
+        callbacks.training_end()
+        return self
+
+    def _record(self, metrics: dict[str, float], batch: RolloutBatch, samples: int = 4) -> None:
+        """Hand one iteration's metrics (and, every ``sample_log_interval`` iterations, samples) to the logger."""
+        self.logger.record_metrics(metrics)
+        interval = self.sample_log_interval
+        if interval and (self.iteration - 1) % interval == 0:
+            k = min(samples, len(batch.prompts))
+            scores = batch.scores[:k].tolist()
+            self.logger.log_samples(batch.prompts[:k], batch.completions[:k], scores, self.num_timesteps)
+
+    # --------------------------------------------------------------------------------------- inference
+    @torch.no_grad()
+    def predict(
+        self,
+        observation: dict[str, np.ndarray],
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, None]:
+        """The policy's next token for each row of a ``Dict(input_ids, attention_mask)`` observation (SB3's API).
+
+        Rows are left-padded contexts, ``(n, length)`` (or one context, ``(length,)``, giving one action).
+        Sampled at the config's temperature from torch's global RNG (the training streams are left alone), or
+        the most likely token with ``deterministic=True``. Returns ``(actions, None)``: the policy keeps no
+        recurrent state, and ``state`` / ``episode_start`` are ignored.
+        """
+        if not isinstance(observation, dict) or not {"input_ids", "attention_mask"} <= set(observation):
+            raise ValueError(
+                "predict takes the env's Dict(input_ids, attention_mask) observations (observation_mode='tokens'), "
+                f"got {type(observation).__name__}"
+            )
+        input_ids = torch.as_tensor(np.asarray(observation["input_ids"]), dtype=torch.long)
+        attention_mask = torch.as_tensor(np.asarray(observation["attention_mask"]), dtype=torch.long)
+        single = input_ids.ndim == 1
+        if single:
+            input_ids, attention_mask = input_ids[None], attention_mask[None]
+        model = self.policy.model
+        extra = {"logits_to_keep": 1} if accepts_logits_to_keep(model) else {}
+        positions = positions_from_mask(attention_mask)
+        output = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, **extra)
+        logits = output.logits[:, -1, : self.env.task.vocab_size]
+        if deterministic:
+            actions = logits.argmax(-1)
+        else:
+            actions = sample_tokens(torch.log_softmax(logits.float() / self.config.temperature, dim=-1))
+        actions = actions.numpy().astype(np.int64)
+        return (actions[0] if single else actions), None
+
+    def generate(
+        self,
+        prompts: str | Sequence[str],
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int = 0,
+        batch_size: int = 16,
+    ) -> list[str]:
+        """One sampled completion per prompt from the trained policy, decoded without special tokens.
+
+        :func:`~text_envs_agents.llm.sampling.sample_completions` with the env's tokenizer: ancestral
+        sampling at ``temperature`` (default: the config's, as in rollouts), up to ``max_new_tokens``
+        (default: the env's) tokens, stopping at EOS (the env's other stop tokens do not end it here),
+        prompts as given (the env cuts them to ``max_prompt_tokens``). ``seed`` makes it repeatable; torch's
+        global RNG is restored afterwards, so generating does not change training.
+        """
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        with torch.random.fork_rng(devices=[]):
+            pairs = sample_completions(
+                prompts,
+                unwrap_peft(self.policy.model),
+                max_new_tokens=max_new_tokens or self.env.task.max_new_tokens,
+                temperature=self.config.temperature if temperature is None else temperature,
+                seed=seed,
+                batch_size=batch_size,
+                tokenizer=copy.deepcopy(self.env.tokenizer),  # sample_completions sets padding on it
+            )
+        return [completion for _, completion in pairs]
+
+    def save_pretrained(self, directory: str | Path, merge_lora: bool = True) -> Path:
+        """Export the policy as a folder ``AutoModelForCausalLM.from_pretrained(directory)`` loads.
+
+        Writes the LM (safetensors; with LoRA the adapters merged into a copy of the base via peft's
+        ``merge_and_unload``, or, with ``merge_lora=False``, the adapters alone with their
+        ``adapter_config.json``, which transformers loads onto the base when peft is installed), the env's
+        tokenizer, and the value head as ``value_head.safetensors`` (``weight`` ``(1, hidden)``, ``bias``).
+        The trainer is not changed. Returns the directory.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        model = self.policy.model
+        if merge_lora and hasattr(model, "merge_and_unload"):
+            model = copy.deepcopy(model).merge_and_unload()
+        model.save_pretrained(str(directory))
+        self.env.tokenizer.save_pretrained(str(directory))
+        head = self.policy.value_head
+        save_file(
+            {"weight": head.weight.detach().contiguous().clone(), "bias": head.bias.detach().contiguous().clone()},
+            str(directory / "value_head.safetensors"),
+            metadata={"hidden_size": str(head.in_features)},
+        )
+        return directory
 
     # ------------------------------------------------------------------------------------- checkpoints
     def save(self, directory: str | Path) -> None:
-        """Weights (trainable ones with LoRA), optimizer, β, RNG and env RNG states; safetensors + JSON."""
+        """A checkpoint :meth:`load` resumes from: safetensors + JSON, no pickle.
+
+        ``policy.safetensors`` (trainable weights: the adapters and value head with LoRA),
+        ``optimizer.safetensors``, ``rng.safetensors`` (sampler and torch RNG states) and
+        ``trainer_state.json``: iteration, ``num_timesteps``, β, the env's RNG state, the
+        :class:`TextPPOConfig` (its ``lora`` included), the base model's name or path (``null``: the
+        embedded default LM), the env's arguments where they can be written down (see
+        :func:`~text_envs_agents.text_ppo.checkpoint.env_record`) and the metrics history.
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         trainable = {name: p for name, p in self.policy.named_parameters() if p.requires_grad}
@@ -316,37 +564,175 @@ class TextPPO:
         save_state(directory / "optimizer.safetensors", self.optimizer.state_dict())
         save_state(directory / "rng.safetensors", {"sampler": self.sampler.get_state(), "torch": torch.get_rng_state()})
         state = {
+            "format": FORMAT_VERSION,
             "iteration": self.iteration,
+            "num_timesteps": self.num_timesteps,
             "kl_beta": self.kl_controller.value,
             "env_seed": self.env_seed,
             "env_rng": self.env.np_random.bit_generator.state,
             "config": asdict(self.config),
+            "model": model_record(unwrap_peft(self.policy.model)),
+            "env": env_record(self.env),
+            "shaping": _extra_shaping(self),
+            "history": self.history,
         }
         (directory / "trainer_state.json").write_text(json.dumps(state, indent=2) + "\n")
 
-    def load(self, directory: str | Path) -> TextPPO:
-        """Restore a checkpoint written by :meth:`save` into this trainer (same model, env and config)."""
-        directory = Path(directory)
-        if not (directory / "trainer_state.json").is_file():
-            raise FileNotFoundError(f"no TextPPO checkpoint in {directory}")
-        weights = load_state(directory / "policy.safetensors")
+    @_warn_on_instance
+    def load(cls, path: str | Path, env: TextGenerationVectorEnv | None = None, **kwargs: Any) -> TextPPO:
+        """A trainer rebuilt from a :meth:`save` checkpoint, ready to resume (a classmethod, as in SB3).
+
+        The whole checkpoint is checked first (every file present, the JSON parsed, the safetensors
+        headers read); then the env (``env``, or rebuilt from the recorded arguments) and the trainer (the
+        recorded base model, LoRA config and :class:`TextPPOConfig`) are built, and the saved tensors'
+        names and shapes are checked against the rebuilt policy and optimizer before any state is copied
+        in. Errors name the file and the problem. The next update is the one the saved run would have made.
+
+        - ``env``: overrides the recorded env; required when the checkpoint could not record it (a
+          reward model or tokenizer given as an object).
+        - ``model=``: overrides the recorded base model (a name, path or object with the same parameters).
+        - :class:`TextPPOConfig` fields as keywords (``learning_rate=1e-5``) override the saved config, as
+          stable-baselines3's ``load`` kwargs do; ``learning_rate`` also resets the restored optimizer's rate,
+          and a KL field (``kl_coef``, ``adaptive_kl``, ``target_kl``, ``kl_horizon``) starts β afresh
+          instead of restoring it. ``lora`` cannot change (it decides which parameters were saved).
+        - ``config=``: accepted only when equal to the saved one; a different config is refused (name the
+          fields to change instead), so a stale config cannot silently replace the checkpoint's.
+        - other keywords (``tensorboard_log``, ``report_to``, ``wandb_project``, ``sample_log_interval``,
+          ``shaping``) go to the constructor; ``shaping`` is required when the saved run had shaping steps
+          beside the KL term (recorded by class name only; any running statistics they keep start afresh).
+        """
+        checkpoint = read_checkpoint(path)
+        state, state_path = checkpoint.state, checkpoint.state_path
+        saved = _config_from_json(state["config"], state_path)
+        names = {f.name for f in fields(TextPPOConfig)}
+        overrides = {name: kwargs.pop(name) for name in list(kwargs) if name in names}
+        given = kwargs.pop("config", None)
+        if given is not None:
+            differing = sorted(n for n in names if _jsonable(getattr(given, n)) != _jsonable(getattr(saved, n)))
+            if differing:
+                raise ValueError(
+                    f"config differs from the checkpoint's ({state_path}) in {differing}: pass no config, and the "
+                    "fields to change as keywords (TextPPO.load(path, learning_rate=...))"
+                )
+        if "lora" in overrides and _jsonable(overrides["lora"]) != _jsonable(saved.lora):
+            raise ValueError(f"lora cannot change on load: it decides which parameters {checkpoint.policy.path} holds")
+        config = replace(saved, **overrides)
+        model = kwargs.pop("model", None)
+        if model is None:
+            record = state.get("model")
+            if not isinstance(record, dict):
+                raise ValueError(f"{state_path} records no base model (an older checkpoint): pass model= to load")
+            if "unrecorded" in record:
+                raise ValueError(f"{state_path} could not record the base model ({record['unrecorded']}): pass model=")
+            model = record.get("name_or_path")
+        if env is None:
+            env = build_env(state.get("env"), state_path)
+        if state.get("shaping") and "shaping" not in kwargs:
+            raise ValueError(
+                f"{state_path}: the saved run shaped rewards with {state['shaping']} beside the KL term, which a "
+                "checkpoint does not hold: pass them again as shaping= to load"
+            )
+        torch_rng = torch.get_rng_state()
+        trainer = None
+        try:
+            trainer = cls(env, model, config, **kwargs)
+            trainer._check_checkpoint(checkpoint)
+        except BaseException:
+            torch.set_rng_state(torch_rng)  # the constructor seeds torch; a refused load leaves no trace
+            if trainer is not None:
+                trainer.close()
+            raise
+        trainer._restore(checkpoint, overrides)
+        return trainer
+
+    def _check_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Refuse saved tensors whose names or shapes do not fit this trainer's policy and optimizer."""
+        expected = {name: tuple(p.shape) for name, p in self.policy.named_parameters() if p.requires_grad}
+        saved, path = checkpoint.policy.tree(), checkpoint.policy.path
+        missing, unexpected = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
+        if missing or unexpected:
+            raise ValueError(
+                f"{path} does not fit the rebuilt policy's trainable parameters (another base model or lora "
+                f"config?): missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
+        wrong = [f"{name} {saved[name]} vs {shape}" for name, shape in expected.items() if saved[name] != shape]
+        if wrong:
+            raise ValueError(f"{path}: tensor shapes differ from the rebuilt policy's (saved vs rebuilt): {wrong[:5]}")
+        optimizer, path = checkpoint.optimizer.tree(), checkpoint.optimizer.path
+        groups, current = optimizer["param_groups"], self.optimizer.param_groups
+        try:
+            indices = [list(group["params"]) for group in groups]
+        except (TypeError, KeyError) as error:
+            raise ValueError(f"{path}: malformed param_groups ({error!r})") from error
+        if [len(i) for i in indices] != [len(group["params"]) for group in current]:
+            raise ValueError(
+                f"{path}: parameter groups of sizes {[len(i) for i in indices]}, the rebuilt optimizer's "
+                f"{[len(group['params']) for group in current]}"
+            )
+        parameters = {
+            i: p for ids, group in zip(indices, current, strict=True) for i, p in zip(ids, group["params"], strict=True)
+        }
+        for index, values in optimizer["state"].items():
+            if index not in parameters or not isinstance(values, dict):
+                raise ValueError(f"{path}: state for an unknown parameter {index!r}")
+            for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+                if key in values and values[key] != tuple(parameters[index].shape):
+                    raise ValueError(
+                        f"{path}: {key} of parameter {index} has shape {values[key]}, "
+                        f"the parameter {tuple(parameters[index].shape)}"
+                    )
+        env_rng = checkpoint.state["env_rng"]
+        generator = type(self.env.np_random.bit_generator).__name__
+        if env_rng.get("bit_generator") != generator:
+            raise ValueError(
+                f"{checkpoint.state_path}: env_rng is a {env_rng.get('bit_generator')!r} state, "
+                f"the env draws with {generator}"
+            )
+
+    def _restore(self, checkpoint: Checkpoint, overrides: dict[str, Any]) -> None:
+        """Copy a checked checkpoint's state into this trainer (and its env's RNG)."""
+        weights = load_state(checkpoint.policy.path)
         parameters = dict(self.policy.named_parameters())
-        missing = set(weights) ^ {name for name, p in parameters.items() if p.requires_grad}
-        if missing:
-            raise ValueError(f"checkpoint does not match this policy's trainable parameters: {sorted(missing)[:5]}")
         with torch.no_grad():
             for name, value in weights.items():
                 parameters[name].copy_(value)
-        self.optimizer.load_state_dict(load_state(directory / "optimizer.safetensors"))
-        rng = load_state(directory / "rng.safetensors")
+        self.optimizer.load_state_dict(load_state(checkpoint.optimizer.path))
+        if "learning_rate" in overrides:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.config.learning_rate
+        rng = load_state(checkpoint.rng.path)
         self.sampler.set_state(rng["sampler"])
         torch.set_rng_state(rng["torch"])
-        state = json.loads((directory / "trainer_state.json").read_text())
-        self.iteration, self.env_seed = state["iteration"], state["env_seed"]
-        self.kl_controller.value = state["kl_beta"]
+        state = checkpoint.state
+        self.iteration, self.env_seed = state["iteration"], state.get("env_seed")
+        self.num_timesteps = int(state.get("num_timesteps", 0))
+        self.history = list(state.get("history", []))
+        if not any(name in overrides for name in _KL_FIELDS):
+            self.kl_controller.value = state["kl_beta"]
         self.env.np_random.bit_generator.state = state["env_rng"]
-        return self
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        """Flush and close the loggers (TensorBoard writer, W&B run)."""
+        self.logger.close()
+
+
+_KL_FIELDS = ("kl_coef", "adaptive_kl", "target_kl", "kl_horizon")
+
+
+def _extra_shaping(trainer: TextPPO) -> list[str]:
+    """The class names of the shaping steps besides the KL term (objects a checkpoint cannot hold)."""
+    shaping = getattr(trainer, "shaping", None)
+    steps = getattr(shaping, "steps", [])
+    return [type(step).__name__ for step in steps if step is not getattr(trainer, "kl_term", None)]
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as JSON gives it back (tuples become lists), so saved and given configs compare fairly."""
+    return json.loads(json.dumps(value))
+
+
+def _config_from_json(values: dict[str, Any], path: Path) -> TextPPOConfig:
+    try:
+        return TextPPOConfig(**values)
+    except TypeError as error:
+        raise ValueError(f"{path}: its config does not fit TextPPOConfig ({error})") from error
