@@ -2,10 +2,10 @@
 
     python scripts/bench_ppo.py [--batch-size 16] [--max-new-tokens 24] [--iterations 10] [--warmup 1]
                                 [--ppo-epochs 4] [--minibatch-size 16] [--num-generations 4]
-                                [--reward lexicon|default] [--threads 1] [--json PATH]
+                                [--reward-model lexicon|default] [--model NAME] [--threads 1] [--json PATH]
 
 Both trainers run in this one process, one after the other (TextPPO first, then TRL), each on a
-fresh copy of the embedded default LM (``DEFAULT_LM_DIR``), in float32 on the CPU, with
+fresh copy of ``--model`` (default: the embedded LM, ``DEFAULT_LM_DIR``), in float32 on the CPU, with
 ``torch.set_num_threads(--threads)``. An *iteration* is one rollout of ``--batch-size`` completions
 followed by all the optimisation passes over them: one :meth:`TextPPO.learn` round, and for TRL
 ``num_iterations x steps_per_generation`` optimiser steps on one generation batch. ``--warmup``
@@ -19,14 +19,14 @@ printed with the reason TRL did not run.
 
 ## Settings, matched (TextPPO | TRL GRPOTrainer)
 
-- model: ``DEFAULT_LM_DIR``, float32, CPU | the same (``bf16=False``, ``use_cpu=True``).
+- model: ``--model`` (default: ``DEFAULT_LM_DIR``), float32, CPU | the same (``bf16=False``, ``use_cpu=True``).
 - prompts: ``DEFAULT_PROMPTS_TRAIN`` as plain text, no chat template | the same, in an in-memory
   ``Dataset.from_list``; tokenizer with ``padding_side="left"`` and its ``<|pad|>`` token.
 - completions per iteration: ``--batch-size`` (the env's ``num_envs``) | ``generation_batch_size``.
 - completion length: ``--max-new-tokens``, stop at EOS | ``max_completion_length``, stop at EOS.
 - sampling: temperature 1, no top-k / top-p | ``temperature=1, top_k=0, top_p=1``, Hugging Face
   ``generate`` (``use_vllm=False``).
-- reward: the ``--reward`` callable, through the env | the same callable in a Python reward function.
+- reward: the ``--reward-model`` callable, through the env | the same callable in a Python reward function.
 - passes over each batch: ``ppo_epochs = --ppo-epochs`` | ``num_iterations``.
 - sequences per optimiser step: ``minibatch_size = --minibatch-size`` | ``per_device_train_batch_size``,
   ``gradient_accumulation_steps=1``, ``steps_per_generation = batch_size / minibatch_size``.
@@ -82,14 +82,17 @@ printed with the reason TRL did not run.
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
+from typing import Literal
 
 import numpy as np
 import torch
+import tyro
 
 from text_envs import TextGenerationVectorEnv
 from text_envs.defaults import DEFAULT_LM_DIR, DEFAULT_PROMPTS_TRAIN
@@ -98,9 +101,43 @@ from text_envs.generation.task import RewardModel
 from text_envs.lm import load_causal_lm, load_tokenizer
 from text_envs.rewards.lexicon import lexicon_sentiment_reward
 from text_envs.rewards.trained import default_reward_model
-from text_envs_agents.text_ppo.trainer import TextPPO, TextPPOConfig
+from text_envs_agents.text_ppo import TextPPO, TextPPOConfig
 
-REWARDS = ("lexicon", "default")
+
+@dataclass
+class Args:
+    batch_size: int = 16
+    """completions per iteration"""
+    max_new_tokens: int = 24
+    """completion length limit in tokens"""
+    iterations: int = 10
+    """timed iterations per trainer"""
+    warmup: int = 1
+    """untimed iterations before them (at least 1)"""
+    ppo_epochs: int = 4
+    """passes over each batch (TRL num_iterations)"""
+    minibatch_size: int = 16
+    """completions per optimiser step"""
+    num_generations: int = 4
+    """TRL: completions per prompt (GRPO group)"""
+    learning_rate: float = 3e-4
+    """both trainers' constant learning rate"""
+    kl_coef: float = 0.05
+    """TextPPO kl_coef and TRL beta"""
+    clip_range: float = 0.2
+    """TextPPO clip_range and TRL epsilon"""
+    max_grad_norm: float = 1.0
+    """gradient-norm clipping of both trainers"""
+    reward_model: Literal["lexicon", "default"] = "lexicon"
+    """reward model both trainers use: the lexicon (cheap) or the packaged MiniLM reward model"""
+    model: str = ""
+    """policy LM of both trainers: Hugging Face Hub name or local folder (empty: the embedded LM)"""
+    seed: int = 0
+    """seeds both trainers"""
+    threads: int = 1
+    """torch.set_num_threads for both trainers"""
+    json: str = ""
+    """write the figures to this path (empty: print only)"""
 
 
 def load_reward(name: str) -> RewardModel:
@@ -116,10 +153,14 @@ def throughput(batch_size: int, iterations: int, seconds: float) -> dict[str, fl
     }
 
 
-def bench_text_ppo(args: argparse.Namespace, reward_model: RewardModel) -> dict[str, float]:
+def bench_text_ppo(args: Args, reward_model: RewardModel) -> dict[str, float]:
     """Time ``args.iterations`` TextPPO iterations after ``args.warmup`` untimed ones."""
     env = TextGenerationVectorEnv(
-        args.batch_size, prompts=DEFAULT_PROMPTS_TRAIN, reward_model=reward_model, max_new_tokens=args.max_new_tokens
+        args.batch_size,
+        tokenizer=args.model or None,
+        prompts=DEFAULT_PROMPTS_TRAIN,
+        reward_model=reward_model,
+        max_new_tokens=args.max_new_tokens,
     )
     config = TextPPOConfig(
         learning_rate=args.learning_rate,
@@ -131,10 +172,11 @@ def bench_text_ppo(args: argparse.Namespace, reward_model: RewardModel) -> dict[
         temperature=1.0,
         seed=args.seed,
     )
-    agent = TextPPO(env, load_causal_lm(DEFAULT_LM_DIR), config)
-    agent.learn(args.warmup)
+    agent = TextPPO(env, load_causal_lm(args.model or DEFAULT_LM_DIR), config)
+    agent.learn(iterations=args.warmup)
     start = time.perf_counter()
-    history = agent.learn(args.iterations)
+    agent.learn(iterations=args.iterations)
+    history = agent.history[-args.iterations :]  # the timed iterations' metrics
     seconds = time.perf_counter() - start
     agent.close()
     return {
@@ -144,7 +186,7 @@ def bench_text_ppo(args: argparse.Namespace, reward_model: RewardModel) -> dict[
     }
 
 
-def bench_trl(args: argparse.Namespace, reward_model: RewardModel) -> dict[str, float]:
+def bench_trl(args: Args, reward_model: RewardModel) -> dict[str, float]:
     """Time ``args.iterations`` GRPOTrainer iterations after ``args.warmup`` untimed ones (see the module doc)."""
     from datasets import Dataset
     from transformers import TrainerCallback
@@ -172,7 +214,7 @@ def bench_trl(args: argparse.Namespace, reward_model: RewardModel) -> dict[str, 
             if state.global_step % steps_per_iteration == 0:
                 self.ends.append(time.perf_counter())
 
-    tokenizer = load_tokenizer(DEFAULT_LM_DIR)
+    tokenizer = load_tokenizer(args.model or DEFAULT_LM_DIR)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -216,7 +258,7 @@ def bench_trl(args: argparse.Namespace, reward_model: RewardModel) -> dict[str, 
             dataloader_pin_memory=False,
         )
         trainer = GRPOTrainer(
-            model=load_causal_lm(DEFAULT_LM_DIR),
+            model=load_causal_lm(args.model or DEFAULT_LM_DIR),
             reward_funcs=reward,
             args=config,
             train_dataset=dataset,
@@ -243,33 +285,22 @@ def package_version(name: str) -> str | None:
         return None
 
 
+def refuse(message: str) -> None:
+    print(f"bench_ppo.py: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch-size", type=int, default=16, help="completions per iteration")
-    parser.add_argument("--max-new-tokens", type=int, default=24, help="completion length limit in tokens")
-    parser.add_argument("--iterations", type=int, default=10, help="timed iterations per trainer")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed iterations before them (at least 1)")
-    parser.add_argument("--ppo-epochs", type=int, default=4, help="passes over each batch (TRL num_iterations)")
-    parser.add_argument("--minibatch-size", type=int, default=16, help="completions per optimiser step")
-    parser.add_argument("--num-generations", type=int, default=4, help="TRL: completions per prompt (GRPO group)")
-    parser.add_argument("--learning-rate", type=float, default=3e-4)
-    parser.add_argument("--kl-coef", type=float, default=0.05, help="TextPPO kl_coef and TRL beta")
-    parser.add_argument("--clip-range", type=float, default=0.2, help="TextPPO clip_range and TRL epsilon")
-    parser.add_argument("--max-grad-norm", type=float, default=1.0)
-    parser.add_argument("--reward", choices=REWARDS, default="lexicon", help="reward model both trainers use")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads for both trainers")
-    parser.add_argument("--json", help="write the figures to this path")
-    args = parser.parse_args()
+    args = tyro.cli(Args, description=__doc__.split("\n")[0])
     if args.warmup < 1 or args.iterations < 1:
-        parser.error("--warmup and --iterations must be at least 1")
+        refuse("--warmup and --iterations must be at least 1")
     if args.batch_size % args.minibatch_size:
-        parser.error("--batch-size must be a multiple of --minibatch-size (TRL splits each batch into equal steps)")
+        refuse("--batch-size must be a multiple of --minibatch-size (TRL splits each batch into equal steps)")
     if args.batch_size % args.num_generations or args.num_generations < 2:
-        parser.error("--batch-size must be a multiple of --num-generations, which must be at least 2 (GRPO groups)")
+        refuse("--batch-size must be a multiple of --num-generations, which must be at least 2 (GRPO groups)")
     torch.set_num_threads(args.threads)
 
-    reward_model = load_reward(args.reward)
+    reward_model = load_reward(args.reward_model)
     start = time.perf_counter()
     figures: dict[str, object] = {"text_ppo": bench_text_ppo(args, reward_model)}
     trl_version = package_version("trl")
@@ -285,7 +316,7 @@ def main() -> None:
     print(
         f"{args.iterations} timed iterations after {args.warmup} warm-up, {args.batch_size} completions of <= "
         f"{args.max_new_tokens} tokens each, {args.ppo_epochs} passes of minibatch {args.minibatch_size}, "
-        f"reward {args.reward}, torch threads {args.threads}"
+        f"reward {args.reward_model}, torch threads {args.threads}"
     )
     print("| trainer | completions/s | s/iteration | mean completion tokens | mean score |")
     print("|---|---:|---:|---:|---:|")
@@ -306,7 +337,7 @@ def main() -> None:
         print(f"TRL did not run: {figures['trl_error']}")
     print(f"wall time of both trainers (set-up and warm-up included): {wall:.1f} s")
     if args.json:
-        settings = {key: value for key, value in vars(args).items() if key != "json"}
+        settings = {key: value for key, value in asdict(args).items() if key != "json"}
         versions = {name: package_version(name) for name in ("trl", "torch", "transformers", "accelerate", "datasets")}
         with open(args.json, "w") as f:
             json.dump({**figures, "wall_seconds": wall, "settings": settings, "versions": versions}, f, indent=2)

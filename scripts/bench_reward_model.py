@@ -8,13 +8,14 @@ process on the same texts with ``torch.set_num_threads(--threads)``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+import tyro
 
 from text_envs.defaults.corpus import reviews
 from text_envs.rewards.lexicon import lexicon_sentiment_reward
@@ -29,13 +30,20 @@ def completions_per_second(score: Callable, prompts: list[str], completions: lis
     return len(completions) / (time.perf_counter() - start)
 
 
+@dataclass
+class Args:
+    batch_size: int = 32
+    """completions per scoring call"""
+    batches: int = 20
+    """timed calls per scorer"""
+    threads: int = 1
+    """torch.set_num_threads"""
+    json: str = ""
+    """write the figures to this path (empty: print only)"""
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--batches", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--json", help="write the figures to this path")
-    args = parser.parse_args()
+    args = tyro.cli(Args, description=__doc__.split("\n")[0])
     torch.set_num_threads(args.threads)
 
     texts = [text for text, _ in reviews(seed=4242, count=args.batch_size * args.batches)]

@@ -1,7 +1,7 @@
 """Rollout throughput (generated tokens/s) of the embedded LM: ``generate`` vs the SB3 policy acting through the env.
 
     python scripts/bench_rollout.py [--num-envs 16] [--max-new-tokens 32] [--rounds 4] [--repeats 3]
-                                    [--threads 1] [--json PATH]
+                                    [--model NAME] [--threads 1] [--json PATH]
 
 Four ways to sample ``--num-envs`` completions of ``--max-new-tokens`` tokens at a time, in one
 process with ``torch.set_num_threads(--threads)``:
@@ -37,13 +37,14 @@ step) and a value head; the TextPPO rollout records log-probs on the way.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+import tyro
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.utils import obs_as_tensor
 
@@ -108,29 +109,43 @@ def best_rate(trial: Callable[[int], tuple[int, float]], repeats: int) -> tuple[
     return max(rates), tokens
 
 
+@dataclass
+class Args:
+    num_envs: int = 16
+    """batch size: envs, and prompts per generate call"""
+    max_new_tokens: int = 32
+    """tokens per completion"""
+    rounds: int = 4
+    """batches of completions per timed trial"""
+    repeats: int = 3
+    """timed trials per path; the best counts"""
+    model: str = ""
+    """the LM of every path: Hugging Face Hub name or local folder (empty: the embedded LM)"""
+    threads: int = 1
+    """torch.set_num_threads"""
+    json: str = ""
+    """write the figures to this path (empty: print only)"""
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--num-envs", type=int, default=16, help="batch size: envs, and prompts per generate call")
-    parser.add_argument("--max-new-tokens", type=int, default=32, help="tokens per completion")
-    parser.add_argument("--rounds", type=int, default=4, help="batches of completions per timed trial")
-    parser.add_argument("--repeats", type=int, default=3, help="timed trials per path; the best counts")
-    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
-    parser.add_argument("--json", help="write the figures to this path")
-    args = parser.parse_args()
+    args = tyro.cli(Args, description=__doc__.split("\n")[0])
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
     env = TextGenerationVectorEnv(
         args.num_envs,
+        tokenizer=args.model or None,
         reward_model=zero_reward,
         max_new_tokens=args.max_new_tokens,
         autoreset_mode=AutoresetMode.SAME_STEP,
     )
-    policy = LMActorCriticPolicy(env.single_observation_space, env.single_action_space, lambda _: 0.0)
+    policy = LMActorCriticPolicy(
+        env.single_observation_space, env.single_action_space, lambda _: 0.0, model_name_or_path=args.model or None
+    )
     policy.set_training_mode(False)
     model = policy.lm.model  # the same weights for every path
 
-    tokenizer = load_tokenizer()
+    tokenizer = load_tokenizer(args.model or None)
     tokenizer.padding_side = "left"
     prompts = [env.task.prompts[i % len(env.task.prompts)] for i in range(args.num_envs)]
     inputs = dict(tokenizer(prompts, return_tensors="pt", padding=True))
@@ -157,15 +172,17 @@ def main() -> None:
     recomputed_share = (lm.recomputed_rows - recomputed) / (
         lm.recomputed_rows - recomputed + lm.continued_rows - continued
     )
-    lockstep_env = TextGenerationVectorEnv(args.num_envs, reward_model=zero_reward, max_new_tokens=args.max_new_tokens)
+    lockstep_env = TextGenerationVectorEnv(
+        args.num_envs, tokenizer=args.model or None, reward_model=zero_reward, max_new_tokens=args.max_new_tokens
+    )
     rows["TextPPO rollout"] = best_rate(
         lambda repeat: textppo_trial(model, lockstep_env, args.rounds, seed=repeat + 2), args.repeats
     )
     rows["policy, no cache"] = best_rate(run_policy(False), args.repeats)
     reference = rows["generate"][0]
     print(
-        f"embedded LM, batch {args.num_envs}, {args.max_new_tokens} new tokens, torch threads {args.threads}, "
-        f"best of {args.repeats} trials"
+        f"{args.model or 'embedded LM'}, batch {args.num_envs}, {args.max_new_tokens} new tokens, "
+        f"torch threads {args.threads}, best of {args.repeats} trials"
     )
     print("| path | tokens per trial | tokens/s | vs generate |")
     print("|---|---:|---:|---:|")

@@ -1,6 +1,6 @@
 """Env overhead per token of TextGeneration-v0 beside the embedded LM's own cached forward per token.
 
-    python scripts/bench_text_env.py [--num-envs 64] [--tokens 20000] [--threads 1] [--json PATH]
+    python scripts/bench_text_env.py [--num-envs 64] [--tokens 20000] [--model NAME] [--threads 1] [--json PATH]
 
 Random actions and a trivial reward model (zeros), so the figures are the env's own cost: token
 bookkeeping, observations, decoding finished completions and the reward call. The LM figure is the
@@ -11,13 +11,14 @@ setting. The target is env cost <= 5% of the LM's forward per token.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 import torch
+import tyro
 
 import text_envs  # noqa: F401  (registers the envs)
 from text_envs import TextGenerationEnv, TextGenerationVectorEnv
@@ -69,19 +70,30 @@ def lm_seconds_per_token(model, prompt_ids: torch.Tensor, batch: int, repeats: i
     return best
 
 
+@dataclass
+class Args:
+    num_envs: int = 64
+    """envs of the vector env"""
+    tokens: int = 20_000
+    """env steps (single) or tokens (vector) to time"""
+    model: str = ""
+    """the LM whose cached forward the env is compared with, and the envs' tokenizer: Hugging Face Hub name or
+    local folder (empty: the embedded LM)"""
+    threads: int = 1
+    """torch.set_num_threads for the LM forward"""
+    json: str = ""
+    """write the figures to this path (empty: print only)"""
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--num-envs", type=int, default=64)
-    parser.add_argument("--tokens", type=int, default=20_000, help="env steps (single) or tokens (vector) to time")
-    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads for the LM forward")
-    parser.add_argument("--json", help="write the figures to this path")
-    args = parser.parse_args()
+    args = tyro.cli(Args, description=__doc__.split("\n")[0])
     torch.set_num_threads(args.threads)
 
-    model = load_causal_lm()
-    single = TextGenerationEnv(reward_model=zero_reward, max_new_tokens=MAX_NEW_TOKENS)
-    made = gym.make("text_envs/TextGeneration-v0", reward_model=zero_reward, max_new_tokens=MAX_NEW_TOKENS)
-    vector = TextGenerationVectorEnv(args.num_envs, reward_model=zero_reward, max_new_tokens=MAX_NEW_TOKENS)
+    model = load_causal_lm(args.model or None)
+    env_kwargs = dict(tokenizer=args.model or None, reward_model=zero_reward, max_new_tokens=MAX_NEW_TOKENS)
+    single = TextGenerationEnv(**env_kwargs)
+    made = gym.make("text_envs/TextGeneration-v0", **env_kwargs)
+    vector = TextGenerationVectorEnv(args.num_envs, **env_kwargs)
     prompt_ids = torch.tensor([single.task.prompt_ids[0]])
 
     figures = {

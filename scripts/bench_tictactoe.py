@@ -11,15 +11,16 @@ boards' moves with array operations. ``single env (gym.make)`` is what users get
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
+import tyro
 
 import text_envs  # noqa: F401  (registers the envs)
 from text_envs import TicTacToeEnv, TicTacToeVectorEnv
@@ -96,12 +97,18 @@ def pettingzoo_player(games: int = 200) -> Callable[[], int]:
     return play
 
 
+@dataclass
+class Args:
+    seconds: float = 3.0
+    """measuring time per contender"""
+    boards: int = 4096
+    """boards in the vector env"""
+    json: str = ""
+    """write the figures to this path (empty: print only)"""
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per contender")
-    parser.add_argument("--boards", type=int, default=4096, help="boards in the vector env")
-    parser.add_argument("--json", help="write the figures to this path")
-    args = parser.parse_args()
+    args = tyro.cli(Args, description=__doc__.split("\n")[0])
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the targets say
 

@@ -1,7 +1,7 @@
 """Build the embedded defaults: tokenizer, a small pretrained GPT-2-architecture LM, and prompt sets.
 
     python scripts/build_default_lm.py                      # writes text_envs/defaults/{lm/,prompts_*.jsonl}
-    python scripts/build_default_lm.py --output /tmp/lm --train-reviews 2000 --steps 50   # a quick try
+    python scripts/build_default_lm.py --output-dir /tmp/lm --train-reviews 2000 --steps 50   # a quick try
 
 Reads top to bottom: generate the review corpus (text_envs/defaults/corpus.py, seeded), train a
 byte-level BPE tokenizer on it, pack the tokenized reviews into blocks, train the LM with AdamW
@@ -15,7 +15,6 @@ weights exactly.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -23,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from cli_args import add_dataclass_arguments, dataclass_from_arguments
+import tyro
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
@@ -36,26 +35,38 @@ PAD = "<|pad|>"
 
 @dataclass
 class Args:
-    output: str = str(DEFAULTS_DIR)
+    output_dir: str = str(DEFAULTS_DIR)
+    """where lm/, prompts_train.jsonl and prompts_test.jsonl go (default: the package's embedded defaults)"""
     seed: int = 0
+    """seeds the corpus, the prompts and the training"""
     train_reviews: int = 60_000
+    """generated reviews the tokenizer and the LM train on"""
     validation_reviews: int = 2_000
+    """held-out reviews of the perplexity figures"""
     train_prompts: int = 256
+    """prompts in prompts_train.jsonl"""
     test_prompts: int = 64
+    """held-out prompts in prompts_test.jsonl, none of them a training prompt"""
     vocab_size: int = 1024
+    """BPE vocabulary size asked for (the trainer may stop short)"""
     block_size: int = 128
+    """tokens per training block, and the LM's n_positions"""
     n_layer: int = 4
+    """GPT-2 layers"""
     n_embd: int = 128
+    """GPT-2 width"""
     n_head: int = 4
+    """attention heads"""
     batch_size: int = 16
+    """blocks per optimiser step"""
     steps: int = 2_500
+    """optimiser steps"""
     learning_rate: float = 3e-3
+    """peak learning rate of the one-cycle cosine schedule"""
 
 
 def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_dataclass_arguments(parser, Args)
-    return dataclass_from_arguments(Args, parser.parse_args())
+    return tyro.cli(Args, description=__doc__.split("\n")[0])
 
 
 def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
@@ -105,7 +116,7 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    output = Path(args.output)
+    output = Path(args.output_dir)
     lm_dir = output / "lm"
     lm_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

@@ -99,7 +99,13 @@ def test_build_script_is_reproducible(tmp_path):
     outputs = []
     for name in ("a", "b"):
         subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "build_default_lm.py"), "--output", str(tmp_path / name), *tiny],
+            [
+                sys.executable,
+                str(ROOT / "scripts" / "build_default_lm.py"),
+                "--output-dir",
+                str(tmp_path / name),
+                *tiny,
+            ],
             check=True,
             capture_output=True,
         )

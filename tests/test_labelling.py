@@ -162,7 +162,7 @@ def test_records_survive_sigkill_and_a_resumed_run_finishes_the_rest(tmp_path, c
     completions.write_text(
         "".join(json.dumps({"prompt": f"p{i}", "completion": f" c{i}"}) + "\n" for i in range(total))
     )
-    args = ["--completions", str(completions), "--output", str(output), "--annotator", "alice"]
+    args = ["--completions", str(completions), "--feedback-file", str(output), "--annotator", "alice"]
     shown = []
     with subprocess.Popen(
         [sys.executable, str(SCRIPT), *args],

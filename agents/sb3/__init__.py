@@ -7,6 +7,10 @@ __getattr__, __dir__ = lazy_exports(
     {
         "LMActorCriticPolicy": "text_envs_agents.sb3.policy",
         "send_logprobs_to": "text_envs_agents.sb3.policy",
+        "SB3A2CSettings": "text_envs_agents.sb3.rlhf",
+        "SB3PPOSettings": "text_envs_agents.sb3.rlhf",
+        "make_rlhf_vec_env": "text_envs_agents.sb3.rlhf",
+        "train_sb3_rlhf": "text_envs_agents.sb3.rlhf",
     },
 )
 __all__ = __dir__()

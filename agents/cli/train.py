@@ -1,0 +1,226 @@
+"""RLHF on TextGeneration-v0: train an LM policy to maximise a reward model's score, with a KL penalty.
+
+    text-envs-train                                          # TextPPO on the embedded defaults (make demo's run)
+    text-envs-train --algo sb3-ppo --timesteps 20000         # stock stable-baselines3 PPO driving the LM
+    text-envs-train --model gpt2 --reward-model runs/reward_model --prompts prompts.jsonl --beta 0.1
+    text-envs-train --ppo.learning-rate 3e-5 --ppo.ppo-epochs 2 --lora-r 8   # any TextPPO setting; LoRA
+
+Picks the policy model (``--model``: Hub name or local folder; empty: the embedded LM), the reward model
+(``default``: the embedded trained reward model; ``lexicon``: the gold lexicon itself; a directory written
+by ``text-envs-train-reward-model``; or a Hugging Face sequence classifier with ``--reward-label``), the
+prompts, the algorithm (``textppo``, ``sb3-ppo``, ``sb3-a2c``), β, steps and seed. Every TextPPO setting is
+a ``--ppo.*`` flag (β is ``--beta`` and the seed ``--seed``, shared with the SB3 algorithms), the SB3 ones
+``--sb3-ppo.*`` / ``--sb3-a2c.*``. Before and after training it samples one completion per held-out prompt
+and prints the reward-model score, the gold score (``--gold lexicon``, the default task's independent
+evaluator), the KL to the reference model and the completion length, with a few completions side by side;
+logs go to TensorBoard and the checkpoint, ``metrics.json`` and ``samples.jsonl`` under ``--output-dir``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from text_envs.defaults import DEFAULT_PROMPTS_TEST, DEFAULT_PROMPTS_TRAIN
+from text_envs_agents.cli.common import hiding_fields, load_reward_model_by_name, parse
+from text_envs_agents.sb3.rlhf import SB3A2CSettings, SB3PPOSettings
+from text_envs_agents.text_ppo import TextPPOConfig
+
+# Set from this tool's own flags: --beta and --seed (shared with the SB3 algorithms), --lora-* (tyro cannot
+# render a dict of peft arguments).
+FROM_OWN_FLAGS = ("kl_coef", "seed", "lora")
+
+
+@dataclass
+class Args:
+    algo: Literal["textppo", "sb3-ppo", "sb3-a2c"] = "textppo"
+    """TextPPO (sequence-level PPO), or stock stable-baselines3 PPO / A2C with LMActorCriticPolicy"""
+    model: str = ""
+    """policy LM: Hugging Face Hub name or local folder (empty: the embedded default LM)"""
+    reward_model: str = "default"
+    """default (the embedded trained one), lexicon, a trained reward-model directory, or a Hugging Face classifier"""
+    reward_label: str = ""
+    """for a Hugging Face classifier: the class whose probability is the reward (empty: its last class)"""
+    gold: Literal["lexicon", "none"] = "lexicon"
+    """gold evaluator of the held-out completions, never trained on (over-optimisation check)"""
+    prompts: str = str(DEFAULT_PROMPTS_TRAIN)
+    """training prompts: a .txt/.jsonl file or a Hugging Face dataset"""
+    test_prompts: str = str(DEFAULT_PROMPTS_TEST)
+    """held-out prompts of the before/after evaluation (one completion each, 64 envs)"""
+    beta: float = 0.1
+    """KL coefficient β (reward units per nat): TextPPO's kl_coef, or the KLPenalty wrapper's β for SB3"""
+    length_penalty: float = 0.0
+    """textppo: reward units per completion token, subtracted on the last token (0: none)"""
+    iterations: int = 120
+    """textppo: iterations (--batch-size episodes each)"""
+    timesteps: int = 20_000
+    """sb3-ppo, sb3-a2c: environment steps (tokens), over all envs"""
+    batch_size: int = 32
+    """textppo: episodes per iteration (the vector env's num_envs)"""
+    n_envs: int = 8
+    """sb3-ppo, sb3-a2c: envs stepped together"""
+    max_new_tokens: int = 24
+    """most tokens per completion"""
+    seed: int = 0
+    """seeds the training (TextPPO's seed, the SB3 envs and algorithm) and the evaluation's prompts"""
+    output_dir: str = "runs/text"
+    """checkpoint, metrics.json, samples.jsonl and TensorBoard logs"""
+    threads: int = 1
+    """torch.set_num_threads (the embedded LM is too small to gain from more; a busy machine makes them slower)"""
+    progress_bar: bool = True
+    """show a progress bar while training"""
+    lora_r: int = 0
+    """LoRA rank (0: no LoRA, the whole LM trains); needs peft"""
+    lora_alpha: int = 16
+    """LoRA scaling numerator (the update is scaled by alpha / r)"""
+    lora_dropout: float = 0.0
+    """dropout on the LoRA inputs (the trainers keep modules in eval mode, so it has no effect there)"""
+    lora_target_modules: tuple[str, ...] = ()
+    """module names to adapt, e.g. c_attn c_proj (empty: peft's default for the model type, c_attn for GPT-2)"""
+    ppo: TextPPOConfig = field(default_factory=TextPPOConfig)
+    """TextPPO hyper-parameters (--algo textppo)"""
+    sb3_ppo: SB3PPOSettings = field(default_factory=SB3PPOSettings)
+    """stable-baselines3 PPO keyword arguments (--algo sb3-ppo)"""
+    sb3_a2c: SB3A2CSettings = field(default_factory=SB3A2CSettings)
+    """stable-baselines3 A2C keyword arguments (--algo sb3-a2c)"""
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Args:
+    return parse(Args, argv, __doc__, registry=hiding_fields(TextPPOConfig, FROM_OWN_FLAGS))
+
+
+def lora_kwargs(args: Args) -> dict[str, Any] | None:
+    """``peft.LoraConfig`` keyword arguments from the ``--lora-*`` flags, or ``None`` with ``--lora-r 0``."""
+    if args.lora_r <= 0:
+        return None
+    lora: dict[str, Any] = {"r": args.lora_r, "lora_alpha": args.lora_alpha, "lora_dropout": args.lora_dropout}
+    if args.lora_target_modules:
+        lora["target_modules"] = list(args.lora_target_modules)
+    return lora
+
+
+def text_ppo_config(args: Args) -> TextPPOConfig:
+    """``--ppo.*`` with β, the seed and LoRA from this tool's own flags."""
+    return dataclasses.replace(args.ppo, kl_coef=args.beta, seed=args.seed, lora=lora_kwargs(args))
+
+
+def shaping(args: Args) -> list:
+    """TextPPO's shaping beyond its KL term: ``--length-penalty`` per completion token (target length 0)."""
+    from text_envs.shaping import LengthTerm
+
+    return [LengthTerm(args.length_penalty)] if args.length_penalty else []
+
+
+def print_comparison(before: dict[str, float], after: dict[str, float]) -> None:
+    print("\n| held-out prompts | before | after |")
+    print("|---|---:|---:|")
+    rows = [
+        ("reward-model score (mean)", "score_mean"),
+        ("reward-model score (std)", "score_std"),
+        ("gold score (mean)", "gold_mean"),
+        ("KL to reference (nats/sequence)", "kl"),
+        ("completion length (tokens)", "completion_length"),
+    ]
+    for name, key in rows:
+        if key in before:
+            print(f"| {name} | {before[key]:.3f} | {after[key]:.3f} |")
+    rise = (after["score_mean"] - before["score_mean"]) / max(before["score_std"], 1e-8)
+    print(f"\nreward-model score rose by {rise:.2f} standard deviations of its starting distribution")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    import torch
+    from transformers.utils import logging as transformers_logging
+
+    from text_envs import TextGenerationVectorEnv
+    from text_envs.lm import load_causal_lm
+    from text_envs.rewards.lexicon import lexicon_sentiment_reward
+    from text_envs_agents.llm.evaluation import evaluate_lm
+    from text_envs_agents.llm.rollout import sequence_logprobs
+
+    torch.set_num_threads(args.threads)
+    transformers_logging.disable_progress_bar()
+    output = Path(args.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    reward = load_reward_model_by_name(args.reward_model, args.reward_label)
+    gold = lexicon_sentiment_reward if args.gold == "lexicon" else None
+    model_source = args.model or None
+    env_kwargs = dict(tokenizer=model_source, reward_model=reward, max_new_tokens=args.max_new_tokens)
+    test_env = TextGenerationVectorEnv(64, prompts=args.test_prompts, **env_kwargs)
+    policy_model = load_causal_lm(model_source)
+    reference = load_causal_lm(model_source).requires_grad_(False)
+
+    def reference_logprobs(batch):
+        return sequence_logprobs(reference, batch)
+
+    before, before_batch = evaluate_lm(policy_model, reference_logprobs, test_env, args.seed, gold)
+    print(f"{args.algo} on {args.prompts}, reward model {args.reward_model}, beta {args.beta}, seed {args.seed}")
+    start = time.perf_counter()
+    history: list = []
+    if args.algo == "textppo":
+        from text_envs_agents.text_ppo import TextPPO
+
+        env = TextGenerationVectorEnv(args.batch_size, prompts=args.prompts, **env_kwargs)
+        trainer = TextPPO(
+            env, policy_model, text_ppo_config(args), tensorboard_log=output / "tensorboard", shaping=shaping(args)
+        )
+        trainer.learn(iterations=args.iterations, progress_bar=args.progress_bar)
+        history = trainer.history
+        trainer.save(output / "checkpoint")
+        trainer.close()
+        trained_model = trainer.policy.model
+    else:
+        from text_envs_agents.sb3.rlhf import train_sb3_rlhf
+
+        algo = "ppo" if args.algo == "sb3-ppo" else "a2c"
+        sb3_model, trained_model = train_sb3_rlhf(
+            algo,
+            env_kwargs={**env_kwargs, "prompts": args.prompts},
+            model=model_source,
+            beta=args.beta,
+            timesteps=args.timesteps,
+            seed=args.seed,
+            n_envs=args.n_envs,
+            settings=args.sb3_ppo if algo == "ppo" else args.sb3_a2c,
+            lora=lora_kwargs(args),
+            tensorboard_log=output / "tensorboard",
+            progress_bar=args.progress_bar,
+        )
+        sb3_model.save(output / f"{args.algo}.zip")
+    train_seconds = time.perf_counter() - start
+    after, after_batch = evaluate_lm(trained_model, reference_logprobs, test_env, args.seed, gold)
+    print(f"\ntrained in {train_seconds:.0f} s")
+    print_comparison(before, after)
+    print("\nsample completions on held-out prompts (before -> after):")
+    for i in range(4):
+        print(f"  {before_batch.prompts[i]}|")
+        print(f"    before [{before_batch.scores[i]:+.2f}]: {before_batch.completions[i]}")
+        print(f"    after  [{after_batch.scores[i]:+.2f}]: {after_batch.completions[i]}")
+    samples = [
+        {"prompt": p, "before": b, "after": a}
+        for p, b, a in zip(before_batch.prompts, before_batch.completions, after_batch.completions, strict=True)
+    ]
+    (output / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    (output / "metrics.json").write_text(
+        json.dumps(
+            {
+                "args": {**asdict(args), "ppo": asdict(text_ppo_config(args))},  # the TextPPO settings used
+                "before": before,
+                "after": after,
+                "train_seconds": train_seconds,
+                "history": history,
+            },
+            indent=2,
+        )
+    )
+    print(f"\ncheckpoint, metrics.json, samples.jsonl and TensorBoard logs in {output}/")
+
+
+if __name__ == "__main__":
+    main()
