@@ -58,7 +58,7 @@ def test_number_scale_refuses_nan_inf_text_and_out_of_bounds(tmp_path):
         feedback_path=path,
         annotator="bob",
     )
-    scores = reward_model.score(PROMPTS, COMPLETIONS)
+    scores = reward_model(PROMPTS, COMPLETIONS)
     assert scores.tolist() == [6.5, 1.0] and person.answers == []
     complaints = [line for line in person.shown if line.endswith("try again")]
     assert len(complaints) == 5 and "not a finite number" in complaints[0] and "outside [1, 7]" in complaints[3]

@@ -188,3 +188,32 @@ def test_shipped_default_reward_model_meets_its_held_out_accuracy():
     accuracy = correct / (len(labels) + len(comparisons))
     assert accuracy >= 0.85
     assert accuracy == pytest.approx(model.config.metrics["test_accuracy"], abs=1e-6)
+
+
+def test_every_reward_model_speaks_the_one_protocol():
+    from text_envs.rewards import HumanReward, lexicon_sentiment_reward
+
+    assert isinstance(HumanReward(input_fn=lambda q: "1", output_fn=lambda s: None), RewardModel)
+    assert isinstance(lexicon_sentiment_reward, RewardModel)  # a plain function is one
+    assert isinstance(CallableRewardModel(lambda p, c: [0.0] * len(c)), RewardModel)
+    assert not isinstance("not callable", RewardModel)
+
+
+@pytest.mark.parametrize(
+    "returned, error, match",
+    [
+        (None, TypeError, "returned NoneType"),
+        ("0.5", TypeError, "returned str"),
+        ({"score": 1.0}, TypeError, "returned dict"),
+        (torch.ones(1, requires_grad=True), TypeError, "requires gradients"),
+        ([[1.0], ["x"]], TypeError, "not 1 numbers"),
+        ([1.0, 2.0], ValueError, "2 scores for 1 completions"),
+        ([float("inf")], ValueError, "non-finite"),
+    ],
+)
+def test_the_one_score_check_says_what_is_wrong(returned, error, match):
+    from text_envs.rewards import check_scores
+
+    with pytest.raises(error, match=match):
+        check_scores(returned, 1, "my reward")
+    assert check_scores(torch.tensor([0.25]), 1, "my reward").tolist() == [0.25]

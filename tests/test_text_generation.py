@@ -392,14 +392,14 @@ def test_default_reward_is_the_embedded_reward_model(tokenizer):
     for action in word_ids(tokenizer, " was wonderful."):
         *_, info = env.step(action)
     _, reward, terminated, _, info = env.step(tokenizer.eos_token_id)
-    expected = default_reward_model().score(["the food of this restaurant"], [" was wonderful."])[0]
+    expected = default_reward_model()(["the food of this restaurant"], [" was wonderful."])[0]
     assert terminated and reward == pytest.approx(float(expected)) and reward > 0
 
 
 def test_async_workers_score_after_the_parent_used_torch():
     """Forked workers must not hang in torch's OpenMP pool (text_envs sets one thread in forked children)."""
     torch.set_num_threads(2)
-    default_reward_model().score(["the food was"], [" great."] * 1)  # the parent's thread pool is now warm
+    default_reward_model()(["the food was"], [" great."] * 1)  # the parent's thread pool is now warm
     envs = gym.make_vec("text_envs/TextGeneration-v0", num_envs=2, vectorization_mode="async", max_new_tokens=2)
     envs.reset(seed=0)
     scores = []

@@ -13,7 +13,8 @@ from transformers import PreTrainedTokenizerBase
 
 from text_envs.actions import check_discrete_action
 from text_envs.generation.prompts import DEFAULT_PROMPT_KEY
-from text_envs.generation.task import GenerationTask, RewardModel
+from text_envs.generation.task import GenerationTask
+from text_envs.rewards.protocol import RewardModel
 from text_envs.text_render import render_text_rgb
 
 

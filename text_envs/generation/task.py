@@ -7,7 +7,7 @@ wrong number of scores or a NaN is an error instead of a silent training signal.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +17,8 @@ from transformers import PreTrainedTokenizerBase
 from text_envs.defaults import DEFAULT_PROMPTS_TRAIN
 from text_envs.generation.prompts import DEFAULT_PROMPT_KEY, load_prompts
 from text_envs.lm import load_tokenizer
+from text_envs.rewards.protocol import RewardModel, check_scores
 from text_envs.rewards.trained import default_reward, minilm_dir
-
-RewardModel = Callable[[list[str], list[str]], Sequence[float]]
-"""``(prompts, completions) -> one score per completion``: the reward-model interface."""
 
 OBSERVATION_MODES = ("tokens", "text")
 ARCHITECTURES = ("causal", "encoder_decoder")
@@ -180,14 +178,11 @@ class GenerationTask:
         return self.tokenizer.decode(np.concatenate([prompt_ids, completion_ids]), skip_special_tokens=True)
 
     def score(self, prompts: list[str], completions: list[str]) -> np.ndarray:
-        """The reward model's scores as float64, after checking there is one finite score per completion."""
-        scores = np.asarray(self.reward_model(prompts, completions), dtype=np.float64).reshape(-1)
-        if scores.shape != (len(completions),):
-            raise ValueError(f"reward model returned {scores.size} scores for {len(completions)} completions")
-        bad = np.flatnonzero(~np.isfinite(scores))
-        if bad.size:
-            i = int(bad[0])
-            raise ValueError(
-                f"reward model returned {scores[i]} for completion {completions[i]!r} (prompt {prompts[i]!r})"
-            )
-        return scores
+        """The reward model's scores, checked by :func:`~text_envs.rewards.protocol.check_scores`, as float64.
+
+        Float64 because Gymnasium's vector envs report rewards and infos in float64; the values are the
+        reward model's float32 scores exactly.
+        """
+        return check_scores(self.reward_model(prompts, completions), len(completions), "the reward model").astype(
+            np.float64
+        )

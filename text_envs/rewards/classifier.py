@@ -9,12 +9,10 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from text_envs.rewards.protocol import RewardModel
-
 OUTPUTS = ("probability", "logit")
 
 
-class ClassifierRewardModel(RewardModel):
+class ClassifierRewardModel:
     """The score of one class of a Hugging Face ``AutoModelForSequenceClassification``.
 
     Arguments:
@@ -69,7 +67,8 @@ class ClassifierRewardModel(RewardModel):
         return int(label)
 
     @torch.no_grad()
-    def score(self, prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray:
+    def __call__(self, prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray:
+        """One score per completion (a :class:`~text_envs.rewards.RewardModel`), ``float32``."""
         if len(prompts) != len(completions):
             raise ValueError(f"{len(prompts)} prompts for {len(completions)} completions")
         scores = []

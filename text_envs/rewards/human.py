@@ -38,6 +38,8 @@ def _range(low: float | None, high: float | None) -> str:
 class HumanReward:
     """A person scores each completion live in the terminal: the slow, honest baseline RLHF starts from.
 
+    A :class:`~text_envs.rewards.RewardModel` like any other: ``TextGenerationEnv(reward_model=HumanReward())``.
+
     ## Description
     ``reward_model(prompts, completions)`` shows each prompt and completion in turn (with a
     ``[i/n]`` progress line) and asks for a score. A learned reward model imitates exactly these
@@ -99,9 +101,6 @@ class HumanReward:
         self.annotator = annotator
 
     def __call__(self, prompts: list[str], completions: list[str]) -> np.ndarray:
-        return self.score(prompts, completions)
-
-    def score(self, prompts: list[str], completions: list[str]) -> np.ndarray:
         """Ask for a score of each completion; ``float32``, one per completion."""
         if len(prompts) != len(completions):
             raise ValueError(f"got {len(prompts)} prompts but {len(completions)} completions")

