@@ -6,6 +6,7 @@ import torch
 
 from text_envs import TextGenerationVectorEnv
 from text_envs.rewards.lexicon import lexicon_sentiment_reward
+from text_envs.shaping import LengthTerm
 from text_envs_agents.llm.rollout import sample_episodes, sequence_logprobs
 from text_envs_agents.text_ppo.trainer import TextPPO, TextPPOConfig
 
@@ -104,7 +105,7 @@ def test_lora_trains_adapters_only_and_uses_the_base_as_reference():
 
 
 def test_shaped_rewards_by_hand():
-    ppo = TextPPO(make_env(), config=TextPPOConfig(kl_coef=0.5, length_penalty=0.1, kl_estimator="k1"))
+    ppo = TextPPO(make_env(), config=TextPPOConfig(kl_coef=0.5, kl_estimator="k1"), shaping=[LengthTerm(0.1)])
     batch = sample_episodes(ppo.policy.model, ppo.env, 0, torch.Generator().manual_seed(0)).select(torch.arange(2))
     batch.completion_mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
     batch.completion_ids = batch.completion_ids[:, :4]

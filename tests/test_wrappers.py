@@ -21,8 +21,8 @@ from text_envs.shaping import (
     KLPenalty,
     LengthPenalty,
     MissingEOSPenalty,
-    NormalizeReward,
     PotentialShaping,
+    ScaleRewardByReturnStd,
     kl_estimate,
 )
 
@@ -186,7 +186,7 @@ def test_missing_policy_logprob_modes(tokenizer, reference_model, great_and_fun)
 
 def test_set_policy_logprob_reaches_the_kl_wrapper_through_outer_wrappers(tokenizer, reference_model, great_and_fun):
     inner = KLPenalty(make_env(tokenizer), reference_model=reference_model, beta=0.5, estimator="k1")
-    env = ClipReward(LengthPenalty(inner, coef=0.0), low=-100.0, high=100.0)
+    env = ClipReward(LengthPenalty(inner, coef=0.0), min_reward=-100.0, max_reward=100.0)
     env.reset(seed=0)
     env.get_wrapper_attr("set_policy_logprob")(-1.25)
     _, reward, _, _, info = env.step(great_and_fun[0])
@@ -295,7 +295,7 @@ def test_normalize_reward_divides_by_the_std_of_episode_returns(tokenizer, great
     env = TextGenerationEnv(
         tokenizer=tokenizer, prompts=[PROMPT], max_new_tokens=2, reward_model=lambda p, c: [next(scores)]
     )
-    env = NormalizeReward(env)
+    env = ScaleRewardByReturnStd(env)
     two_tokens = great_and_fun[:2]
     assert [s[0] for s in play(env, two_tokens)] == [0.0, 1.0]  # fewer than 2 returns seen: divisor 1
     assert [s[0] for s in play(env, two_tokens)] == [0.0, 5.0]
@@ -312,12 +312,12 @@ def test_normalize_reward_divides_by_the_std_of_episode_returns(tokenizer, great
 
 def test_clip_reward_records_how_much_it_clipped(tokenizer):
     for score, reward, clipped_by in [(2.0, 1.0, -1.0), (-3.0, -1.0, 2.0), (0.5, 0.5, 0.0)]:
-        env = ClipReward(make_env(tokenizer, score=score), low=-1.0, high=1.0)
+        env = ClipReward(make_env(tokenizer, score=score), min_reward=-1.0, max_reward=1.0)
         (final_reward, _, _, info), *_ = play(env, [tokenizer.eos_token_id])
         assert final_reward == reward and type(final_reward) is float
         assert info["reward_components"] == {"score": score, "clipped_by": clipped_by}
-    with pytest.raises(ValueError, match="low must not exceed high"):
-        ClipReward(make_env(tokenizer), low=1.0, high=-1.0)
+    with pytest.raises(ValueError, match="min_reward must not exceed max_reward"):
+        ClipReward(make_env(tokenizer), min_reward=1.0, max_reward=-1.0)
 
 
 # ---------------------------------------------------------------- composition and env checkers
@@ -329,11 +329,11 @@ def shaping_stack(env, reference_model):
     env = MissingEOSPenalty(env, penalty=1.0)
     env = DenseReward(env, lambda p, c: c.count("great") * 0.3, difference=True)
     env = PotentialShaping(env, lambda p, c: len(c) / 10, gamma=0.9)
-    return ClipReward(env, low=-5.0, high=5.0)
+    return ClipReward(env, min_reward=-5.0, max_reward=5.0)
 
 
 def test_a_stack_returns_the_sum_of_its_reward_components(tokenizer, reference_model, great_and_fun):
-    env = NormalizeReward(shaping_stack(make_env(tokenizer, max_new_tokens=4), reference_model))
+    env = ScaleRewardByReturnStd(shaping_stack(make_env(tokenizer, max_new_tokens=4), reference_model))
     terms = {"score", "kl_penalty", "length_penalty", "missing_eos_penalty", "dense", "potential", "clipped_by"}
     set_policy_logprob = env.get_wrapper_attr("set_policy_logprob")
     for actions in [great_and_fun + [tokenizer.eos_token_id], great_and_fun + great_and_fun[:1]] * 2:
@@ -381,9 +381,11 @@ class ReportsPolicyLogprob(gym.Wrapper, gym.utils.RecordConstructorArgs):
         pytest.param(lambda env, model: MissingEOSPenalty(env, penalty=1.0), id="MissingEOSPenalty"),
         pytest.param(lambda env, model: DenseReward(env, lambda p, c: len(c) / 10), id="DenseReward"),
         pytest.param(lambda env, model: PotentialShaping(env, lambda p, c: len(c) / 10), id="PotentialShaping"),
-        pytest.param(lambda env, model: NormalizeReward(env), id="NormalizeReward"),
+        pytest.param(lambda env, model: ScaleRewardByReturnStd(env), id="ScaleRewardByReturnStd"),
         pytest.param(lambda env, model: ClipReward(env, -1.0, 1.0), id="ClipReward"),
-        pytest.param(lambda env, model: ReportsPolicyLogprob(NormalizeReward(shaping_stack(env, model))), id="stack"),
+        pytest.param(
+            lambda env, model: ReportsPolicyLogprob(ScaleRewardByReturnStd(shaping_stack(env, model))), id="stack"
+        ),
     ],
 )
 def test_env_checkers_pass_on_wrapped_envs(tokenizer, reference_model, wrap):

@@ -12,8 +12,10 @@ One iteration:
 2. **Scoring.** One forward per sequence (prompt + completion, teacher-forced) of the reference model
    gives its log-probs. Per-token rewards are ``-β·kl_t`` on every completion token with
    ``kl_t = kl_estimate(log π, log π_ref)`` (k1 or k3, nats, from :mod:`text_envs.shaping`) plus the
-   reward model's score on the last token (Ziegler et al. 2019; Stiennon et al. 2020), minus an
-   optional ``length_penalty`` per completion token.
+   reward model's score on the last token (Ziegler et al. 2019; Stiennon et al. 2020), then any
+   further shaping the caller stacks (``shaping=[LengthTerm(0.01), ReturnStdScaling()]``, the pieces
+   of :mod:`text_envs.shaping` that the single env's wrappers hold): one
+   :class:`~text_envs.shaping.RewardShaping` shapes the whole batch, as the wrappers would step by step.
 3. **Update.** GAE(γ, λ) over completion tokens, whitened advantages, then ``ppo_epochs`` passes of
    shuffled mini-batches of sequences with the clipped policy loss, the clipped value loss and an
    optional entropy bonus, gradient accumulation and gradient clipping. β follows an
@@ -66,7 +68,14 @@ from transformers import PreTrainedModel
 
 from text_envs.generation.vector_env import TextGenerationVectorEnv
 from text_envs.lm import accepts_logits_to_keep, check_vocabulary, load_causal_lm, positions_from_mask, unwrap_peft
-from text_envs.shaping import AdaptiveKLController, FixedKLController, kl_estimate
+from text_envs.shaping import (
+    AdaptiveKLController,
+    FixedKLController,
+    KLTerm,
+    RewardShaping,
+    RewardTransform,
+    ShapingTerm,
+)
 from text_envs_agents.llm.evaluation import evaluate_lm
 from text_envs_agents.llm.gpt2_decoding import fuse_gelu_activations
 from text_envs_agents.llm.model import value_head, with_lora
@@ -112,8 +121,6 @@ class TextPPOConfig:
     target_kl: float = 6.0
     kl_horizon: int = 10_000
     kl_estimator: str = "k1"
-    length_penalty: float = 0.0
-    """subtracted per completion token, on the last token (reward units per token)"""
     temperature: float = 1.0
     whiten_advantages: bool = True
     lora: dict[str, Any] | None = None
@@ -183,6 +190,7 @@ class TextPPO:
         report_to: str | Sequence[str] | None = None,
         wandb_project: str | None = None,
         sample_log_interval: int | None = 10,
+        shaping: Sequence[ShapingTerm | RewardTransform] = (),
     ):
         if env.task.architecture != "causal":
             raise ValueError("TextPPO trains causal LMs; the env is encoder-decoder")
@@ -205,11 +213,14 @@ class TextPPO:
             self.optimizer = torch.optim.AdamW(trainable, lr=self.config.learning_rate, fused=True)
         except RuntimeError:  # torch < 2.4 has no fused AdamW for CPU tensors
             self.optimizer = torch.optim.AdamW(trainable, lr=self.config.learning_rate)
-        self.kl_controller = (
+        kl_controller = (
             AdaptiveKLController(self.config.kl_coef, self.config.target_kl, self.config.kl_horizon)
             if self.config.adaptive_kl
             else FixedKLController(self.config.kl_coef)
         )
+        self.kl_term = KLTerm(kl_controller, self.config.kl_estimator)
+        self.shaping = RewardShaping([self.kl_term, *shaping])
+        self.kl_controller = self.kl_term.kl_controller
         self.sampler = torch.Generator().manual_seed(self.config.seed)
         self.iteration = 0
         self.num_timesteps = 0
@@ -276,14 +287,28 @@ class TextPPO:
     def shaped_rewards(
         self, batch: RolloutBatch, logprobs: torch.Tensor, ref_logprobs: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-token rewards ``-β·kl_t`` plus, on the last token, the score minus the length penalty; and ``kl_t``."""
-        mask = batch.completion_mask.float()
-        kl = torch.as_tensor(kl_estimate(logprobs.numpy(), ref_logprobs.numpy(), self.config.kl_estimator)) * mask
-        rewards = -self.kl_controller.value * kl
+        """Per-token rewards ``(batch, length)`` from :attr:`shaping` (the reward model's score on the last
+        token, ``-β·kl_t`` on every token, then the user's terms and transforms), and ``kl_t`` (nats).
+
+        One call per rollout batch: it also hands the batch's episode KL to the β controller.
+        """
         lengths = batch.completion_mask.sum(1)
-        last = (lengths - 1).clamp(min=0)
-        rewards[torch.arange(len(lengths)), last] += batch.scores - self.config.length_penalty * lengths
-        return rewards, kl
+        ids = batch.completion_ids.cpu().numpy()
+        last_ids = ids[np.arange(len(ids)), (lengths - 1).clamp(min=0).cpu().numpy()]
+        stopped = np.isin(last_ids, list(self.env.task.stop_token_ids)) & (lengths.cpu().numpy() > 0)
+        shaped = self.shaping.shape_completions(
+            batch.prompts,
+            ids,
+            lengths.cpu().numpy(),
+            stopped,
+            batch.scores.double().cpu().numpy(),
+            self.env.task.completion_text,
+            policy_logprobs=logprobs.double().cpu().numpy(),
+            ref_logprobs=ref_logprobs.double().cpu().numpy(),
+        )
+        device = batch.completion_mask.device
+        rewards = torch.as_tensor(shaped.rewards, dtype=torch.float32, device=device)
+        return rewards, torch.as_tensor(shaped.records["kl"], dtype=torch.float32, device=device)
 
     def update(self, batch: RolloutBatch) -> dict[str, float]:
         """KL-shaped rewards, GAE and ``ppo_epochs`` of clipped PPO on one rollout batch."""
@@ -352,7 +377,6 @@ class TextPPO:
                     )
                     statistics["approx_kl"].append((((ratio - 1) - torch.log(ratio)) * m).sum().item() / tokens.item())
         episode_kl = kl.sum(1)
-        self.kl_controller.update(float(episode_kl.mean()), n)
         self.iteration += 1
         return {
             "score": float(batch.scores.mean()),

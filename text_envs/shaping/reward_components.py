@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+NOT_ADDITIVE = frozenset({"normalised_reward"})
+"""Entries of ``reward_components`` that record a transform's result instead of adding a term."""
+
 
 def reward_components(info: dict[str, Any]) -> dict[str, float]:
     """A fresh copy of ``info["reward_components"]``, or a new dict holding only ``"score"`` if none exists yet.

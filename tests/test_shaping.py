@@ -1,0 +1,256 @@
+"""One shaping mechanism: a batch of completions shaped at once gets the rewards the per-step wrappers give,
+and TextPPO's rewards come from the same pieces."""
+
+import numpy as np
+import pytest
+import torch
+
+from text_envs import TextGenerationEnv, TextGenerationVectorEnv
+from text_envs.lm import load_causal_lm, load_tokenizer
+from text_envs.shaping import (
+    AdaptiveKLController,
+    ClipReward,
+    ClipTransform,
+    DenseReward,
+    DenseTerm,
+    KLPenalty,
+    KLTerm,
+    LengthPenalty,
+    LengthTerm,
+    MissingEOSPenalty,
+    MissingEOSTerm,
+    PotentialShaping,
+    PotentialTerm,
+    ReturnStdScaling,
+    RewardShaping,
+    ScaleRewardByReturnStd,
+    ShapingTerm,
+    ShapingWrapper,
+)
+from text_envs_agents.llm.rollout import sample_episodes
+from text_envs_agents.text_ppo import TextPPO, TextPPOConfig
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+PROMPT = "the food was"
+
+
+def dense_scorer(prompt, completion):
+    return completion.count("great") * 0.3
+
+
+def potential(prompt, completion):
+    return len(completion) / 10
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def reference_model():
+    return load_causal_lm()
+
+
+@pytest.fixture(scope="module")
+def completions(tokenizer):
+    great, and_, fun = tokenizer.encode(" great and fun", add_special_tokens=False)
+    eos = tokenizer.eos_token_id
+    return [[great, and_, fun, eos], [great, and_, fun, great], [eos], [fun, great, great, great]]
+
+
+def wrapped_env(tokenizer, reference_model, scale: bool):
+    env = TextGenerationEnv(
+        tokenizer=tokenizer, prompts=[PROMPT], reward_model=lambda p, c: [2.0] * len(c), max_new_tokens=4
+    )
+    env = KLPenalty(env, reference_model=reference_model, beta=0.2, estimator="k3")
+    env = LengthPenalty(env, coef=0.1, target_length=2)
+    env = MissingEOSPenalty(env, penalty=1.0)
+    env = DenseReward(env, dense_scorer, difference=True)
+    env = PotentialShaping(env, potential, gamma=0.9)
+    env = ClipReward(env, min_reward=-1.5, max_reward=1.5)
+    return ScaleRewardByReturnStd(env) if scale else env
+
+
+def pieces(scale: bool):
+    stack = [
+        KLTerm(0.2, "k3"),
+        LengthTerm(0.1, target_length=2),
+        MissingEOSTerm(1.0),
+        DenseTerm(dense_scorer, difference=True),
+        PotentialTerm(potential, gamma=0.9),
+        ClipTransform(-1.5, 1.5),
+    ]
+    return RewardShaping(stack + [ReturnStdScaling()] if scale else stack)
+
+
+def step_through(env, completions):
+    """Per-token rewards of each completion through the wrappers, the log-probs the agent reported, the infos."""
+    rewards, policy, reference, ends = [], [], [], []
+    for index, ids in enumerate(completions):
+        env.reset(seed=0)
+        row_rewards, row_policy, row_reference = [], [], []
+        for t, action in enumerate(ids):
+            logprob = np.nan
+            if (t + index) % 2 == 0:  # the agent reports its log-prob on every other step: both KL paths
+                logprob = -1.0 - 0.1 * t
+                env.get_wrapper_attr("set_policy_logprob")(logprob)
+            _, reward, terminated, truncated, info = env.step(action)
+            row_rewards.append(reward)
+            row_policy.append(logprob)
+            row_reference.append(info["ref_logprob"])
+        assert terminated or truncated
+        ends.append(terminated)
+        rewards.append(row_rewards)
+        policy.append(row_policy)
+        reference.append(row_reference)
+    return rewards, policy, reference, ends
+
+
+def padded(rows, fill=0.0):
+    out = np.full((len(rows), max(map(len, rows))), fill, dtype=np.float64)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
+
+
+def shape(shaping, task, completions, policy, reference, ends, rows):
+    lengths = np.array([len(completions[i]) for i in rows])
+    return shaping.shape_completions(
+        [PROMPT] * len(rows),
+        padded([completions[i] for i in rows]).astype(np.int64),
+        lengths,
+        np.array([ends[i] for i in rows]),
+        np.full(len(rows), 2.0),
+        task.completion_text,
+        policy_logprobs=padded([policy[i] for i in rows], np.nan),
+        ref_logprobs=padded([reference[i] for i in rows]),
+    )
+
+
+def test_a_batch_gets_the_rewards_of_the_wrappers_token_by_token(tokenizer, reference_model, completions):
+    env = wrapped_env(tokenizer, reference_model, scale=False)
+    rewards, policy, reference, ends = step_through(env, completions)
+    assert ends == [True, False, True, False]
+    shaped = shape(pieces(scale=False), env.unwrapped.task, completions, policy, reference, ends, range(4))
+    for i, row in enumerate(rewards):
+        assert shaped.rewards[i, : len(row)] == pytest.approx(row, abs=1e-9)
+        assert (shaped.rewards[i, len(row) :] == 0).all()
+    assert set(shaped.components) == {
+        "score",
+        "kl_penalty",
+        "length_penalty",
+        "missing_eos_penalty",
+        "dense",
+        "potential",
+        "clipped_by",
+    }
+    additive = sum(shaped.components.values())
+    np.testing.assert_allclose(additive, shaped.rewards, atol=1e-12)
+
+
+def test_return_scaling_matches_when_each_batch_holds_one_episode(tokenizer, reference_model, completions):
+    # An episode is scaled by the divisor it started with; episodes of one batch start together.
+    env = wrapped_env(tokenizer, reference_model, scale=True)
+    rewards, policy, reference, ends = step_through(env, completions)
+    shaping = pieces(scale=True)
+    for i, row in enumerate(rewards):
+        shaped = shape(shaping, env.unwrapped.task, completions, policy, reference, ends, [i])
+        assert shaped.rewards[0, : len(row)] == pytest.approx(row, abs=1e-9)
+    assert shaping.find(ReturnStdScaling)[0].return_count == env.return_count == 4
+
+
+def test_the_kl_controller_adapts_between_batches_only():
+    term = KLTerm(AdaptiveKLController(0.1, target=1.0, horizon=10))
+    shaping = RewardShaping([term])
+    shaped = shaping.shape_completions(
+        ["p", "p"],
+        np.zeros((2, 3), dtype=np.int64),
+        np.array([3, 2]),
+        np.array([False, False]),
+        np.zeros(2),
+        lambda ids, stopped: "",
+        policy_logprobs=np.full((2, 3), -1.0),
+        ref_logprobs=np.full((2, 3), -2.0),
+    )
+    assert (shaped.records["kl_beta"][shaped.records["kl"] != 0] == 0.1).all()  # one β for the whole batch
+    np.testing.assert_allclose(shaped.records["episode_kl"].sum(1), [3.0, 2.0])
+    # then one update with the batch's mean episode KL (2.5 nats, error clipped to 0.2) over 2 episodes
+    assert term.kl_controller.value == pytest.approx(0.1 * (1 + 0.2 * 2 / 10))
+
+
+def test_text_ppo_shapes_with_the_same_pieces(tokenizer):
+    env = TextGenerationVectorEnv(4, reward_model=lambda p, c: [1.0] * len(c), max_new_tokens=6)
+    terms = [LengthTerm(0.05), MissingEOSTerm(0.5), ClipTransform(-2.0, 2.0)]
+    ppo = TextPPO(env, config=TextPPOConfig(kl_coef=0.3, kl_estimator="k3"), shaping=terms)
+    batch = sample_episodes(ppo.policy.model, env, 0, torch.Generator().manual_seed(0))
+    logprobs = batch.logprobs
+    ref_logprobs = logprobs - 0.25 * batch.completion_mask  # a reference that disagrees by a known amount
+    rewards, kl = ppo.shaped_rewards(batch, logprobs, ref_logprobs)
+
+    lengths = batch.completion_mask.sum(1).numpy()
+    ids = batch.completion_ids.numpy()
+    stopped = np.isin(ids[np.arange(4), lengths - 1], list(env.task.stop_token_ids))
+    expected = RewardShaping([KLTerm(0.3, "k3"), LengthTerm(0.05), MissingEOSTerm(0.5), ClipTransform(-2.0, 2.0)])
+    want = expected.shape_completions(
+        batch.prompts,
+        ids,
+        lengths,
+        stopped,
+        batch.scores.double().numpy(),
+        env.task.completion_text,
+        policy_logprobs=logprobs.double().numpy(),
+        ref_logprobs=ref_logprobs.double().numpy(),
+    )
+    torch.testing.assert_close(rewards, torch.as_tensor(want.rewards, dtype=torch.float32))
+    k3 = np.expm1(-0.25) + 0.25
+    torch.testing.assert_close(kl, torch.as_tensor(k3 * batch.completion_mask.numpy(), dtype=torch.float32))
+
+
+class CountsTokens(ShapingTerm):
+    """A user's own term: +1 per token."""
+
+    name = "tokens"
+
+    def __call__(self, step):
+        return np.ones(len(step.episodes)), {}
+
+
+def test_a_term_of_ones_own_serves_the_wrapper_and_the_batch(tokenizer, completions):
+    env = ShapingWrapper(
+        TextGenerationEnv(tokenizer=tokenizer, prompts=[PROMPT], reward_model=lambda p, c: [0.0] * len(c)),
+        CountsTokens(),
+    )
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(completions[0][0])
+    assert reward == 1.0 and info["reward_components"] == {"score": 0.0, "tokens": 1.0}
+    shaped = RewardShaping([CountsTokens()]).shape_completions(
+        [PROMPT], np.array([completions[0]]), np.array([4]), np.array([True]), np.zeros(1), lambda i, s: ""
+    )
+    assert shaped.rewards.tolist() == [[1.0, 1.0, 1.0, 1.0]]
+
+
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (lambda: KLTerm(float("nan")), "beta"),
+        (lambda: AdaptiveKLController(initial_beta=float("nan")), "positive"),
+        (lambda: LengthTerm(float("nan")), "coef"),
+        (lambda: LengthTerm(-0.1), "coef"),
+        (lambda: MissingEOSTerm(float("nan")), "penalty"),
+        (lambda: ReturnStdScaling(epsilon=float("nan")), "epsilon"),
+        (lambda: ClipTransform(), "min_reward, max_reward"),
+        (lambda: RewardShaping([object()]), "ShapingTerm or RewardTransform"),
+    ],
+)
+def test_nonsense_settings_are_refused_with_their_name(build, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        build()
+
+
+def test_return_scaling_refuses_a_nan_reward():
+    scaling = RewardShaping([ReturnStdScaling()])
+    with pytest.raises(ValueError, match="non-finite reward"):
+        scaling.shape_completions(
+            ["p"], np.zeros((1, 1), dtype=np.int64), np.array([1]), np.array([True]), np.array([np.nan]), None
+        )
