@@ -10,11 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
 from gymnasium.vector import AutoresetMode
 
 from text_envs.agent_protocol import Agent
 from text_envs.tictactoe.vector_env import TicTacToeVectorEnv
+from text_envs_agents.hyperparams import algorithm_kwargs
 from text_envs_agents.q_learning import QLearningAgent
 
 ENV_ID = "text_envs/TicTacToe-v0"
@@ -24,24 +24,12 @@ ProgressCallback = Callable[[Agent, int], None]
 """Called as ``callback(agent, moves)`` during training, with the agent moves made so far."""
 
 
-def linear_learning_rate(progress_remaining: float) -> float:
-    """MaskablePPO's learning rate: 1e-3 falling linearly to 0 (SB3 passes progress_remaining from 1 to 0)."""
-    return 1e-3 * progress_remaining
-
-
 # MaskablePPO's settings were tuned to reach the README targets in the default 200k moves (four seeds);
 # it needs ReLU: with the default tanh it settles on missed blocks in a few positions as O.
 # The other algorithms' settings are reasonable starting points; README "Results" shows what they reach.
 HYPERPARAMETERS: dict[str, dict[str, Any]] = {
-    "maskable_ppo": dict(
-        n_steps=256,
-        batch_size=512,
-        n_epochs=10,
-        learning_rate=linear_learning_rate,
-        gamma=0.99,
-        ent_coef=0.03,
-        policy_kwargs=dict(net_arch=[128, 128], activation_fn=torch.nn.ReLU),
-    ),
+    # One source of truth: the RL Zoo file shipped in text_envs_agents/hyperparams/ppo_mask.yml.
+    "maskable_ppo": algorithm_kwargs("ppo_mask", ENV_ID),
     "ppo": dict(
         n_steps=128,
         batch_size=256,

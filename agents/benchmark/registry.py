@@ -265,7 +265,7 @@ def _textppo_text_generation(context: CellContext) -> CellResult:
         tokens += metrics["completion_length"] * TEXT_BATCH_SIZE
 
     start = time.perf_counter()
-    trainer.learn(context.budget, callback=record)
+    trainer.learn(iterations=context.budget, callback=record)
     train_seconds = time.perf_counter() - start
     metrics, _ = trainer.evaluate(
         _text_env(context.episodes, str(DEFAULT_PROMPTS_TEST)), context.eval_seed, lexicon_sentiment_reward
