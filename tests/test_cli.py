@@ -248,3 +248,13 @@ def test_train_sb3_rlhf_trains_the_lm_with_exact_kl(tmp_path):
     assert model.policy.logprob_callback is not None
     with pytest.raises(ValueError, match="algo must be one of"):
         train_sb3_rlhf("dqn", env_kwargs={})
+
+
+def test_the_shaping_sweep_sweeps_any_stack_and_refuses_a_bad_spec():
+    args = parse(
+        shaping_sweep.Args, ["--betas", "0.1", "--stacks", "MissingEOSTerm(penalty=1.0); ClipTransform(-5, 5)"], None
+    )
+    cells = shaping_sweep.cells(args)
+    assert [c["shaping"] for c in cells] == ["", "MissingEOSTerm(penalty=1.0); ClipTransform(-5, 5)"]
+    with pytest.raises(ValueError, match="unknown piece 'NoSuchTerm'"):
+        shaping_sweep.cells(parse(shaping_sweep.Args, ["--stacks", "NoSuchTerm(1)"], None))

@@ -254,3 +254,25 @@ def test_return_scaling_refuses_a_nan_reward():
         scaling.shape_completions(
             ["p"], np.zeros((1, 1), dtype=np.int64), np.array([1]), np.array([True]), np.array([np.nan]), None
         )
+
+
+def test_pieces_from_text():
+    from text_envs.shaping import parse_shaping
+
+    length, eos, clip, dense = parse_shaping(
+        "LengthTerm(coef=0.1, target_length=8); MissingEOSTerm(1.0); ClipTransform(None, 5); "
+        "DenseTerm(token_scorer='operator:contains', coef=0.5)"
+    )
+    assert (length.coef, length.target_length, eos.penalty, clip.max_reward) == (0.1, 8, 1.0, 5.0)
+    assert dense.token_scorer("a great film", "great") and dense.coef == 0.5  # imported: operator.contains
+    assert parse_shaping("") == []
+    for spec, match in [
+        ("LengthTerm(coef=__import__('os'))", "literals"),
+        ("KLTerm(0.1)", "unknown piece 'KLTerm'"),
+        ("LengthTerm(0.1", "not a call"),
+        ("LengthTerm(colour=1)", "unexpected keyword"),
+        ("DenseTerm(token_scorer='no_such_module:f')", "cannot import"),
+        ("LengthTerm(coef=float('nan'))", "literals"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            parse_shaping(spec)

@@ -1,15 +1,17 @@
-"""Reward-shaping study: sweep the KL coefficient β and the length penalty, plot reward and gold score against KL.
+"""Reward-shaping study: sweep the KL coefficient β and any shaping stack, plot reward and gold score against KL.
 
     text-envs-shaping-sweep                                   # the default grid, ~6 minutes here
-    text-envs-shaping-sweep --betas 0.01 0.1 1 --length-penalties 0 --seeds 0 1 2 --iterations 120
+    text-envs-shaping-sweep --betas 0.01 0.1 1 --stacks --seeds 0 1 2 --iterations 120
+    text-envs-shaping-sweep --betas --stacks "MissingEOSTerm(penalty=1.0)" "LengthTerm(coef=0.1); ReturnStdScaling()"
 
 Each cell trains TextPPO on the embedded defaults (the default reward model, training prompts) for
 ``--iterations`` iterations, then samples one completion per held-out prompt and records the
 reward-model score, the gold score (the lexicon evaluator no model is trained on), the KL to the
-initial LM (nats per sequence) and the completion length. The β sweep runs with no length penalty;
-the length-penalty sweep runs at ``--penalty-beta``. Plotting both scores against KL gives the
-over-optimisation curve of Gao et al. (2022): the reward model's score keeps rising with KL while the
-gold score flattens or falls once the policy exploits the reward model.
+initial LM (nats per sequence) and the completion length. The β sweep runs with no further shaping;
+each of ``--stacks`` (a :func:`text_envs.shaping.parse_shaping` spec: any pieces of
+:mod:`text_envs.shaping`, the ones the single env's wrappers hold) runs at ``--stack-beta``.
+Plotting both scores against KL gives the over-optimisation curve of Gao et al. (2022): the reward
+model's score keeps rising with KL while the gold score flattens or falls once the policy exploits the reward model.
 
 Results are appended to ``results.jsonl`` as each cell finishes, so an interrupted sweep resumes where
 it stopped (finished cells are skipped); ``results.csv`` and ``sweep.png`` are rewritten at the end.
@@ -29,7 +31,7 @@ from text_envs_agents.cli.common import parse
 
 COLUMNS = (
     "beta",
-    "length_penalty",
+    "shaping",
     "seed",
     "score_mean",
     "score_std",
@@ -44,10 +46,11 @@ COLUMNS = (
 class Args:
     betas: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)
     """KL coefficients β of the β sweep (no length penalty)"""
-    length_penalties: tuple[float, ...] = (0.1, 0.3)
-    """length penalties (reward units per token) of the length-penalty sweep, at --penalty-beta"""
-    penalty_beta: float = 0.1
-    """β of the length-penalty sweep"""
+    stacks: tuple[str, ...] = ("LengthTerm(coef=0.1)", "LengthTerm(coef=0.3)")
+    """shaping stacks beyond the KL term, each a cell at --stack-beta, e.g. "LengthTerm(coef=0.1); ClipTransform(-5,
+    5)" (LengthTerm(coef) is -coef per completion token, on the last token)"""
+    stack_beta: float = 0.1
+    """β of the shaping-stack cells"""
     seeds: tuple[int, ...] = (0,)
     """seeds of every cell"""
     iterations: int = 60
@@ -62,9 +65,13 @@ class Args:
     """results.jsonl (finished cells there are skipped), results.csv and sweep.png"""
 
 
-def cells(args: Args) -> list[dict[str, float]]:
-    grid = [{"beta": beta, "length_penalty": 0.0} for beta in args.betas]
-    grid += [{"beta": args.penalty_beta, "length_penalty": p} for p in args.length_penalties if p != 0.0]
+def cells(args: Args) -> list[dict[str, float | str]]:
+    from text_envs.shaping import parse_shaping
+
+    for stack in args.stacks:
+        parse_shaping(stack)  # a bad spec fails before the first cell trains
+    grid = [{"beta": beta, "shaping": ""} for beta in args.betas]
+    grid += [{"beta": args.stack_beta, "shaping": stack.strip()} for stack in args.stacks if stack.strip()]
     return [{**cell, "seed": seed} for cell in grid for seed in args.seeds]
 
 
@@ -72,7 +79,7 @@ def run_cell(cell: dict[str, float], args: Args) -> dict[str, float]:
     from text_envs import TextGenerationVectorEnv
     from text_envs.rewards.lexicon import lexicon_sentiment_reward
     from text_envs.rewards.trained import default_reward_model
-    from text_envs.shaping import LengthTerm
+    from text_envs.shaping import parse_shaping
     from text_envs_agents.text_ppo import TextPPO, TextPPOConfig
 
     reward = default_reward_model()
@@ -83,9 +90,7 @@ def run_cell(cell: dict[str, float], args: Args) -> dict[str, float]:
         64, prompts=str(DEFAULT_PROMPTS_TEST), reward_model=reward, max_new_tokens=args.max_new_tokens
     )
     config = TextPPOConfig(kl_coef=cell["beta"], seed=int(cell["seed"]))
-    # -coef per completion token on the last one: LengthTerm with target length 0
-    shaping = [LengthTerm(cell["length_penalty"])] if cell["length_penalty"] else []
-    trainer = TextPPO(env, config=config, shaping=shaping)
+    trainer = TextPPO(env, config=config, shaping=parse_shaping(cell["shaping"]))
     start = time.perf_counter()
     trainer.learn(iterations=args.iterations)
     metrics, _ = trainer.evaluate(held_out, seed=0, gold=lexicon_sentiment_reward)
@@ -103,8 +108,8 @@ def plot(rows: list[dict[str, float]], path: Path) -> None:
 
     figure, (reward_axis, gold_axis) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     for name, selected, marker in (
-        ("β sweep", [r for r in rows if r["length_penalty"] == 0.0], "o"),
-        ("length-penalty sweep", [r for r in rows if r["length_penalty"] != 0.0], "s"),
+        ("β sweep", [r for r in rows if not r["shaping"]], "o"),
+        ("shaping stacks", [r for r in rows if r["shaping"]], "s"),
     ):
         if not selected:
             continue
@@ -112,7 +117,7 @@ def plot(rows: list[dict[str, float]], path: Path) -> None:
         reward_axis.scatter(kl, [r["score_mean"] for r in selected], marker=marker, label=name)
         gold_axis.scatter(kl, [r["gold_mean"] for r in selected], marker=marker, label=name)
         for r in selected:
-            label = f"β={r['beta']:g}" + (f", lp={r['length_penalty']:g}" if r["length_penalty"] else "")
+            label = f"β={r['beta']:g}" + (f", {r['shaping']}" if r["shaping"] else "")
             reward_axis.annotate(label, (r["kl"], r["score_mean"]), fontsize=7)
             gold_axis.annotate(label, (r["kl"], r["gold_mean"]), fontsize=7)
     reward_axis.set(
@@ -140,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     output.mkdir(parents=True, exist_ok=True)
     results_path = output / "results.jsonl"
     done = [json.loads(line) for line in results_path.read_text().splitlines()] if results_path.exists() else []
-    key = ("beta", "length_penalty", "seed")
+    key = ("beta", "shaping", "seed")
     finished = {tuple(row[k] for k in key) for row in done}
     todo = [cell for cell in cells(args) if tuple(cell[k] for k in key) not in finished]
     print(f"{len(todo)} cells to run, {len(done)} already in {results_path}")
@@ -150,22 +155,22 @@ def main(argv: Sequence[str] | None = None) -> None:
             f.write(json.dumps(row) + "\n")
         done.append(row)
         print(
-            f"[{index}/{len(todo)}] β={row['beta']:g} length penalty={row['length_penalty']:g} seed={row['seed']}: "
+            f"[{index}/{len(todo)}] β={row['beta']:g} shaping={row['shaping'] or '-'} seed={row['seed']}: "
             f"score {row['score_mean']:.2f}, gold {row['gold_mean']:.3f}, KL {row['kl']:.1f}, "
             f"length {row['completion_length']:.1f} ({row['train_seconds']:.0f} s)",
             flush=True,
         )
-    rows = sorted(done, key=lambda r: (r["length_penalty"], r["beta"], r["seed"]))
+    rows = sorted(done, key=lambda r: (r["shaping"], r["beta"], r["seed"]))
     with open(output / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     plot(rows, output / "sweep.png")
-    print("\n| β | length penalty | seed | reward-model score | gold score | KL (nats) | length |")
+    print("\n| β | shaping | seed | reward-model score | gold score | KL (nats) | length |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
-            f"| {r['beta']:g} | {r['length_penalty']:g} | {r['seed']} | {r['score_mean']:.2f} | "
+            f"| {r['beta']:g} | {r['shaping'] or '-'} | {r['seed']} | {r['score_mean']:.2f} | "
             f"{r['gold_mean']:.3f} | {r['kl']:.1f} | {r['completion_length']:.1f} |"
         )
     print(f"\nresults.jsonl, results.csv and sweep.png in {output}/")

@@ -54,8 +54,9 @@ class Args:
     """held-out prompts of the before/after evaluation (one completion each, 64 envs)"""
     beta: float = 0.1
     """KL coefficient β (reward units per nat): TextPPO's kl_coef, or the KLPenalty wrapper's β for SB3"""
-    length_penalty: float = 0.0
-    """textppo: reward units per completion token, subtracted on the last token (0: none)"""
+    shaping: str = ""
+    """shaping beyond the KL term, e.g. "LengthTerm(coef=0.01); MissingEOSTerm(penalty=1.0)" (text_envs.shaping
+    pieces; TextPPO shapes its batches with them, the SB3 envs are wrapped in them: the same rewards)"""
     iterations: int = 120
     """textppo: iterations (--batch-size episodes each)"""
     timesteps: int = 20_000
@@ -109,13 +110,6 @@ def text_ppo_config(args: Args) -> TextPPOConfig:
     return dataclasses.replace(args.ppo, kl_coef=args.beta, seed=args.seed, lora=lora_kwargs(args))
 
 
-def shaping(args: Args) -> list:
-    """TextPPO's shaping beyond its KL term: ``--length-penalty`` per completion token (target length 0)."""
-    from text_envs.shaping import LengthTerm
-
-    return [LengthTerm(args.length_penalty)] if args.length_penalty else []
-
-
 def print_comparison(before: dict[str, float], after: dict[str, float]) -> None:
     print("\n| held-out prompts | before | after |")
     print("|---|---:|---:|")
@@ -141,9 +135,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     from text_envs import TextGenerationVectorEnv
     from text_envs.lm import load_causal_lm
     from text_envs.rewards.lexicon import lexicon_sentiment_reward
+    from text_envs.shaping import parse_shaping
     from text_envs_agents.llm.evaluation import evaluate_lm
     from text_envs_agents.llm.rollout import sequence_logprobs
 
+    shaping = parse_shaping(args.shaping)  # a bad spec fails before any model loads
     torch.set_num_threads(args.threads)
     transformers_logging.disable_progress_bar()
     output = Path(args.output_dir)
@@ -168,7 +164,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         env = TextGenerationVectorEnv(args.batch_size, prompts=args.prompts, **env_kwargs)
         trainer = TextPPO(
-            env, policy_model, text_ppo_config(args), tensorboard_log=output / "tensorboard", shaping=shaping(args)
+            env,
+            policy_model,
+            text_ppo_config(args),
+            tensorboard_log=output / "tensorboard",
+            shaping=shaping,
         )
         trainer.learn(iterations=args.iterations, progress_bar=args.progress_bar)
         history = trainer.history
@@ -184,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             env_kwargs={**env_kwargs, "prompts": args.prompts},
             model=model_source,
             beta=args.beta,
+            shaping=args.shaping,
             timesteps=args.timesteps,
             seed=args.seed,
             n_envs=args.n_envs,

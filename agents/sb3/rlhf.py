@@ -68,18 +68,27 @@ def make_rlhf_vec_env(
     beta: float,
     n_envs: int = 8,
     seed: int = 0,
+    shaping: str = "",
 ) -> VecEnv:
     """``n_envs`` ``KLPenalty(TextGenerationEnv(**env_kwargs), reference_model, beta)`` envs in a ``DummyVecEnv``.
 
     ``beta`` is in reward units per nat; ``reference_model`` is shared by the envs and must not train.
+    ``shaping`` (a :func:`~text_envs.shaping.parse_shaping` spec such as ``"LengthTerm(coef=0.01)"``) adds
+    further pieces above the KL penalty, each env its own, in a :class:`~text_envs.shaping.ShapingWrapper`
+    each: the pieces TextPPO takes as ``shaping=``, giving the same rewards.
     """
     from stable_baselines3.common.env_util import make_vec_env
 
     from text_envs.generation.env import TextGenerationEnv
-    from text_envs.shaping import KLPenalty
+    from text_envs.shaping import KLPenalty, ShapingWrapper, parse_shaping
 
-    def make_env() -> KLPenalty:
-        return KLPenalty(TextGenerationEnv(**env_kwargs), reference_model=reference_model, beta=beta)
+    parse_shaping(shaping)  # a bad spec fails here, before the envs are built
+
+    def make_env():
+        env = KLPenalty(TextGenerationEnv(**env_kwargs), reference_model=reference_model, beta=beta)
+        for piece in parse_shaping(shaping):
+            env = ShapingWrapper(env, piece)
+        return env
 
     return make_vec_env(make_env, n_envs=n_envs, seed=seed)
 
@@ -90,6 +99,7 @@ def train_sb3_rlhf(
     env_kwargs: Mapping[str, Any],
     model: str | Path | None = None,
     beta: float = 0.1,
+    shaping: str = "",
     timesteps: int = 20_000,
     seed: int = 0,
     n_envs: int = 8,
@@ -108,6 +118,7 @@ def train_sb3_rlhf(
         model: Hugging Face causal LM name or local folder; ``None`` the embedded default LM. It is
             loaded twice: the policy, and the frozen reference of the KL penalty.
         beta: KL coefficient β (reward units per nat) of every token's ``-β·kl_t``.
+        shaping: further shaping pieces above the KL penalty, a :func:`~text_envs.shaping.parse_shaping` spec.
         timesteps: env steps (generated tokens) to train for, over all envs.
         seed: seeds the envs (prompt draws) and the algorithm.
         n_envs: envs stepped together (the policy samples a batch of ``n_envs`` tokens per step).
@@ -134,7 +145,9 @@ def train_sb3_rlhf(
     model = None if model is None or str(model) == "" else str(model)
     env_kwargs = {"tokenizer": model, **env_kwargs}
     reference = load_causal_lm(model).eval().requires_grad_(False)
-    vec_env = make_rlhf_vec_env(env_kwargs, reference_model=reference, beta=beta, n_envs=n_envs, seed=seed)
+    vec_env = make_rlhf_vec_env(
+        env_kwargs, reference_model=reference, beta=beta, n_envs=n_envs, seed=seed, shaping=shaping
+    )
     algorithm = (PPO if algo == "ppo" else A2C)(
         LMActorCriticPolicy,
         vec_env,

@@ -301,10 +301,10 @@ class TextPPO:
             ids,
             lengths.cpu().numpy(),
             stopped,
-            batch.scores.double().cpu().numpy(),
+            batch.scores.cpu().numpy(),
             self.env.task.completion_text,
-            policy_logprobs=logprobs.double().cpu().numpy(),
-            ref_logprobs=ref_logprobs.double().cpu().numpy(),
+            policy_logprobs=logprobs.cpu().numpy(),
+            ref_logprobs=ref_logprobs.cpu().numpy(),
         )
         device = batch.completion_mask.device
         rewards = torch.as_tensor(shaped.rewards, dtype=torch.float32, device=device)

@@ -34,12 +34,16 @@ through unchanged. Put the transforms outermost: they act on the total of everyt
     # the same shaping for a batched trainer (TextPPO builds its KLTerm from its config):
     shaping = [MissingEOSTerm(1.0), ReturnStdScaling()]
 
+Pieces also come from text (command lines, sweep grids): ``parse_shaping("LengthTerm(coef=0.1);
+ClipTransform(-5, 5)")`` (:mod:`text_envs.shaping.spec`).
+
 Two names differ from Gymnasium's wrappers on purpose: :class:`ClipReward` takes Gymnasium's arguments
 (``min_reward``, ``max_reward``) and behaves as Gymnasium's; :class:`ScaleRewardByReturnStd` is not
 Gymnasium's ``NormalizeReward`` (see its docstring), hence its own name.
 """
 
 from text_envs.shaping.kl import KL_ESTIMATORS, AdaptiveKLController, FixedKLController, KLController, kl_estimate
+from text_envs.shaping.spec import parse_piece, parse_shaping
 from text_envs.shaping.terms import (
     MISSING_POLICY_LOGPROB,
     ClipTransform,
@@ -97,4 +101,6 @@ __all__ = [
     "TokenScorer",
     "Transitions",
     "kl_estimate",
+    "parse_piece",
+    "parse_shaping",
 ]

@@ -159,7 +159,7 @@ class KLTerm(ShapingTerm):
     def __call__(self, step: Transitions) -> tuple[np.ndarray, Records]:
         if step.ref_logprobs is None:
             raise ValueError("KLTerm needs the reference log-probs of the sampled tokens (Transitions.ref_logprobs)")
-        ref = np.asarray(step.ref_logprobs, dtype=np.float64)
+        ref = np.asarray(step.ref_logprobs)  # in the caller's precision: TextPPO's float32 stays float32
         policy = np.full_like(ref, np.nan) if step.policy_logprobs is None else np.asarray(step.policy_logprobs)
         supplied = np.isfinite(policy)
         if not supplied.all() and self.missing_policy_logprob == "error":
@@ -409,7 +409,7 @@ class RewardShaping:
 
     def __call__(self, step: Transitions, scores: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], Records]:
         """One step's shaped rewards ``(B,)`` from env rewards ``scores``; each piece's entry; the records."""
-        total = np.asarray(scores, dtype=np.float64).copy()
+        total = np.array(scores, dtype=np.result_type(np.asarray(scores).dtype, np.float32))
         components: dict[str, np.ndarray] = {"score": total.copy()}
         records: Records = {}
         for item in self.steps:
