@@ -14,6 +14,22 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="module")
+def tokenizer():
+    """The embedded default tokenizer."""
+    from text_envs.lm import load_tokenizer
+
+    return load_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def reference_model():
+    """The embedded default LM, as a frozen KL reference."""
+    from text_envs.lm import load_causal_lm
+
+    return load_causal_lm()
+
+
 @pytest.fixture
 def tiny_llama():
     """A small randomly initialised Llama on the default LM's vocabulary: a causal LM that is not GPT-2,

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from text_envs import TextGenerationEnv, TextGenerationVectorEnv
-from text_envs.lm import load_causal_lm, load_tokenizer
 from text_envs.shaping import (
     AdaptiveKLController,
     ClipReward,
@@ -40,16 +39,6 @@ def dense_scorer(prompt, completion):
 
 def potential(prompt, completion):
     return len(completion) / 10
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def reference_model():
-    return load_causal_lm()
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,6 @@ from text_envs.rewards.lexicon import lexicon_sentiment_reward
 from text_envs.rewards.trained import default_reward_model
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    from text_envs.lm import load_tokenizer
-
-    return load_tokenizer()
-
-
 def word_ids(tokenizer, text):
     return tokenizer.encode(text, add_special_tokens=False)
 

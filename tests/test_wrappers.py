@@ -12,7 +12,6 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from text_envs import TextGenerationEnv
 from text_envs.action_mask_observation import ActionMaskObservation
-from text_envs.lm import load_causal_lm, load_tokenizer
 from text_envs.shaping import (
     AdaptiveKLController,
     ClipReward,
@@ -31,16 +30,6 @@ TRANSFORM_RECORDS = {"normalised_reward"}  # the one entry of reward_components 
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def reference_model():
-    return load_causal_lm()
 
 
 @pytest.fixture(scope="module")
