@@ -14,7 +14,7 @@ loads neither stable-baselines3 nor Ray.
 
 from text_envs.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(
+__getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "BaseAgent": "text_envs_agents.base",
@@ -32,4 +32,3 @@ __getattr__, __dir__ = lazy_exports(
         "TextPPOConfig": "text_envs_agents.text_ppo",
     },
 )
-__all__ = __dir__()

@@ -1,6 +1,6 @@
 """Training Tic-Tac-Toe agents on ``TicTacToe-v0``: stable-baselines3 / sb3-contrib algorithms and tabular Q-learning.
 
-:func:`train_tictactoe_agent` is what ``scripts/train_tictactoe.py`` and the benchmark
+:func:`train_tictactoe_agent` is what ``text-envs-train-tictactoe`` and the benchmark
 (:mod:`text_envs_agents.benchmark`) both call, with the settings in :data:`HYPERPARAMETERS`.
 """
 
@@ -24,12 +24,10 @@ ProgressCallback = Callable[[Agent, int], None]
 """Called as ``callback(agent, moves)`` during training, with the agent moves made so far."""
 
 
-# MaskablePPO's settings were tuned to reach the README targets in the default 200k moves (four seeds);
-# it needs ReLU: with the default tanh it settles on missed blocks in a few positions as O.
-# The other algorithms' settings are reasonable starting points; README "Results" shows what they reach.
+# MaskablePPO's tuned settings live in the RL Zoo file text_envs_agents/hyperparams/ppo_mask.yml (see
+# hyperparameters()). The other algorithms' settings are reasonable starting points; README "Results"
+# shows what they reach.
 HYPERPARAMETERS: dict[str, dict[str, Any]] = {
-    # One source of truth: the RL Zoo file shipped in text_envs_agents/hyperparams/ppo_mask.yml.
-    "maskable_ppo": algorithm_kwargs("ppo_mask", ENV_ID),
     "ppo": dict(
         n_steps=128,
         batch_size=256,
@@ -54,6 +52,15 @@ HYPERPARAMETERS: dict[str, dict[str, Any]] = {
     ),
     "qlearning": dict(learning_rate=0.3, gamma=1.0, exploration_fraction=0.5),
 }
+
+
+def hyperparameters(algo: str) -> dict[str, Any]:
+    """The constructor settings of ``algo``: MaskablePPO's read from the shipped RL Zoo YAML (one source of
+    truth, read on use so that Q-learning users load neither YAML nor torch), the others from
+    :data:`HYPERPARAMETERS`."""
+    if algo == "maskable_ppo":
+        return algorithm_kwargs("ppo_mask", ENV_ID)
+    return HYPERPARAMETERS[algo]
 
 
 def train_tictactoe_agent(
@@ -92,7 +99,7 @@ def train_tictactoe_agent(
         reported = moves
 
     if algo == "qlearning":
-        agent = QLearningAgent(**HYPERPARAMETERS["qlearning"], seed=seed)
+        agent = QLearningAgent(**hyperparameters("qlearning"), seed=seed)
         env = TicTacToeVectorEnv(32 * n_envs, autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs)
         report(agent, 0)
         return agent.learn(env, total_timesteps=timesteps, progress_bar=progress_bar, callback=report)
@@ -102,7 +109,10 @@ def train_tictactoe_agent(
     from stable_baselines3.common.env_util import make_vec_env
 
     if algo == "maskable_ppo":
-        from sb3_contrib import MaskablePPO as algorithm_class
+        try:
+            from sb3_contrib import MaskablePPO as algorithm_class
+        except ImportError:
+            raise ImportError('maskable_ppo needs sb3-contrib: pip install "text_envs[sb3-contrib]"') from None
     else:
         algorithm_class = {"ppo": PPO, "a2c": A2C, "dqn": DQN}[algo]
 
@@ -121,6 +131,6 @@ def train_tictactoe_agent(
         seed=seed,
         verbose=0,
         tensorboard_log=None if tensorboard_log is None else str(tensorboard_log),
-        **HYPERPARAMETERS[algo],
+        **hyperparameters(algo),
     )
     return model.learn(total_timesteps=timesteps, progress_bar=progress_bar, tb_log_name=algo, callback=Report())

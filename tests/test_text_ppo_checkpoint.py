@@ -129,3 +129,10 @@ def test_a_damaged_checkpoint_is_refused_naming_the_file_before_anything_changes
     save_state(broken / "policy.safetensors", weights)
     with pytest.raises(ValueError, match=r"missing \['value_head.bias'\], unexpected \['extra.weight'\]"):
         TextPPO.load(broken, env=make_env())
+
+
+def test_a_run_on_the_default_reward_model_object_reloads_without_env(tmp_path):
+    from text_envs.rewards.trained import default_reward_model
+
+    TextPPO(make_env(reward_model=default_reward_model()), config=CONFIG).save(tmp_path)  # what text-envs-train passes
+    assert TextPPO.load(tmp_path).env.task.reward_model is not None

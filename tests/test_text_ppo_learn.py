@@ -226,3 +226,13 @@ def test_sb3_checkpoint_callback_saves_loadable_checkpoints(tmp_path):
     second = TextPPO.load(saved[1], env=ppo.env)
     for a, b in zip(resumed.policy.parameters(), second.policy.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_sb3_stop_training_on_max_episodes_counts_each_batch_of_episodes():
+    from stable_baselines3.common.callbacks import StopTrainingOnMaxEpisodes
+
+    env = TextGenerationVectorEnv(4, reward_model=lexicon_sentiment_reward, max_new_tokens=4)
+    trainer = TextPPO(env, config=TextPPOConfig(ppo_epochs=1, minibatch_size=4)).learn(
+        iterations=10, callback=StopTrainingOnMaxEpisodes(max_episodes=2)
+    )
+    assert trainer.iteration == 2  # SB3's max_episodes is per env: one episode per env an iteration

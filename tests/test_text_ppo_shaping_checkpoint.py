@@ -18,10 +18,19 @@ def make_env():
 
 
 def test_extra_shaping_steps_are_recorded_and_must_be_passed_again(tmp_path):
-    from text_envs.shaping import LengthTerm
+    from text_envs.shaping import LengthTerm, MissingEOSTerm
 
     TextPPO(make_env(), config=CONFIG, shaping=[LengthTerm(0.01)]).save(tmp_path)
     assert json.loads((tmp_path / "trainer_state.json").read_text())["shaping"] == ["LengthTerm"]
     with pytest.raises(ValueError, match=r"\['LengthTerm'\] .*pass them again as shaping="):
         TextPPO.load(tmp_path, env=make_env())
+    with pytest.raises(ValueError, match=r"given \['MissingEOSTerm'\]"):
+        TextPPO.load(tmp_path, env=make_env(), shaping=[MissingEOSTerm(1.0)])
     assert len(TextPPO.load(tmp_path, env=make_env(), shaping=[LengthTerm(0.01)]).shaping.steps) == 2
+
+
+def test_the_kl_term_comes_from_the_config_only():
+    from text_envs.shaping import KLTerm
+
+    with pytest.raises(ValueError, match="leave KLTerm out of shaping"):
+        TextPPO(make_env(), config=CONFIG, shaping=[KLTerm(0.1)])

@@ -36,7 +36,7 @@ for _env_id, (_entry_point, _vector_entry_point) in _ENTRY_POINTS.items():
     if _env_id not in registry:
         register(id=_env_id, entry_point=_entry_point, vector_entry_point=_vector_entry_point)
 
-__getattr__, __dir__ = lazy_exports(
+__getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "TextGenerationEnv": "text_envs.generation.env",
@@ -46,7 +46,7 @@ __getattr__, __dir__ = lazy_exports(
         "TicTacToeVectorEnv": "text_envs.tictactoe.vector_env",
     },
 )
-__all__ = ["ENV_IDS", *__dir__()]
+__all__ = ["ENV_IDS", *__all__]
 
 
 def _one_torch_thread_in_forked_child() -> None:

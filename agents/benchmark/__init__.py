@@ -1,6 +1,6 @@
 """One benchmark for every agent on every env it fits: agents × envs × seeds, trained, evaluated, summarised.
 
-``scripts/benchmark.py`` is the command line; :func:`run_benchmark` does the work::
+``text-envs-benchmark`` is the command line; :func:`run_benchmark` does the work::
 
     from text_envs_agents.benchmark import BenchmarkSpec, run_benchmark
 
@@ -23,9 +23,9 @@ the envs they fit:
 
 Your own agents and envs join these: see "Your own agents and envs" below.
 
-Tic-Tac-Toe agents train as ``scripts/train_tictactoe.py`` does (against minimax playing randomly
+Tic-Tac-Toe agents train as ``text-envs-train-tictactoe`` does (against minimax playing randomly
 half the time, alternating sides); MaskablePPO gets half its 200k-move default to fit the time
-budget. TextPPO trains as ``scripts/train_text.py`` does (β = 0.1, learning rate 1e-4, 32 episodes
+budget. TextPPO trains as ``text-envs-train`` does (β = 0.1, learning rate 1e-4, 32 episodes
 per iteration, 24 new tokens at most) for half its 120 iterations. No LLM is trained on
 TicTacToeText-v0: the embedded LM (trained on reviews) gives the digits 1-9 a total probability of
 about 7e-7 after the prompt, so a policy-gradient run would not see one rewarded move within minutes.

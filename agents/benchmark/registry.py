@@ -34,9 +34,9 @@ CURVE_GAMES = 200
 TEXT_BATCH_SIZE = 32
 """Episodes per TextPPO iteration."""
 MAX_NEW_TOKENS = 24
-"""Completion length limit of the TextGeneration-v0 cells (tokens), as in scripts/train_text.py."""
+"""Completion length limit of the TextGeneration-v0 cells (tokens), as in text-envs-train."""
 KL_COEF = 0.1
-"""β of TextPPO in the benchmark (reward units per nat), scripts/train_text.py's default."""
+"""β of TextPPO in the benchmark (reward units per nat), text-envs-train's default."""
 
 Evaluation = Callable[[Agent, int, int], dict[str, float]]
 """``evaluate(agent, episodes, seed)``: an env's metrics (``score`` and its columns) for any agent with ``predict``."""
@@ -165,7 +165,7 @@ def _untrained_tictactoe(make_agent: Callable[[int], Agent]) -> Runner:
 
 
 def _trained_tictactoe(algo: str) -> Runner:
-    """Train with scripts/train_tictactoe.py's settings; the curve is the score over CURVE_GAMES games."""
+    """Train with text-envs-train-tictactoe's settings; the curve is the score over CURVE_GAMES games."""
 
     def run(context: CellContext) -> CellResult:
         assert context.budget is not None
@@ -361,7 +361,7 @@ AGENTS: dict[str, AgentInfo] = {
         ),
         AgentInfo(
             "maskable-ppo",
-            "sb3-contrib MaskablePPO with scripts/train_tictactoe.py's tuned settings (its default is 200k moves)",
+            "sb3-contrib MaskablePPO with text-envs-train-tictactoe's tuned settings (its default is 200k moves)",
             {TICTACTOE: _trained_tictactoe("maskable_ppo")},
             default_budget=100_000,
             budget_unit="agent moves",

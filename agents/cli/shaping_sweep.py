@@ -45,7 +45,7 @@ COLUMNS = (
 @dataclass
 class Args:
     betas: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)
-    """KL coefficients β of the β sweep (no length penalty)"""
+    """KL coefficients β of the β sweep (no further shaping)"""
     stacks: tuple[str, ...] = ("LengthTerm(coef=0.1)", "LengthTerm(coef=0.3)")
     """shaping stacks beyond the KL term, each a cell at --stack-beta, e.g. "LengthTerm(coef=0.1); ClipTransform(-5,
     5)" (LengthTerm(coef) is -coef per completion token, on the last token)"""
@@ -145,6 +145,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     output.mkdir(parents=True, exist_ok=True)
     results_path = output / "results.jsonl"
     done = [json.loads(line) for line in results_path.read_text().splitlines()] if results_path.exists() else []
+    older = [row for row in done if "shaping" not in row]
+    if older:  # rows of the sweep before shaping stacks (a length_penalty column): other cells, set aside
+        print(f"{len(older)} rows in {results_path} predate shaping stacks (length_penalty); they are not resumed")
+        done = [row for row in done if "shaping" in row]
     key = ("beta", "shaping", "seed")
     finished = {tuple(row[k] for k in key) for row in done}
     todo = [cell for cell in cells(args) if tuple(cell[k] for k in key) not in finished]

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from text_envs.defaults import DEFAULT_PROMPTS_TEST, DEFAULT_PROMPTS_TRAIN
 from text_envs_agents.cli.common import hiding_fields, load_reward_model_by_name, parse
 from text_envs_agents.sb3.rlhf import SB3A2CSettings, SB3PPOSettings
-from text_envs_agents.text_ppo import TextPPOConfig
+from text_envs_agents.text_ppo.config import TextPPOConfig
 
 # Set from this tool's own flags: --beta and --seed (shared with the SB3 algorithms), --lora-* (tyro cannot
 # render a dict of peft arguments).
@@ -56,7 +56,8 @@ class Args:
     """KL coefficient β (reward units per nat): TextPPO's kl_coef, or the KLPenalty wrapper's β for SB3"""
     shaping: str = ""
     """shaping beyond the KL term, e.g. "LengthTerm(coef=0.01); MissingEOSTerm(penalty=1.0)" (text_envs.shaping
-    pieces; TextPPO shapes its batches with them, the SB3 envs are wrapped in them: the same rewards)"""
+    pieces; TextPPO shapes its batches with them, each SB3 env is wrapped in its own: the same rewards, with a
+    stateful piece's statistics per env there)"""
     iterations: int = 120
     """textppo: iterations (--batch-size episodes each)"""
     timesteps: int = 20_000

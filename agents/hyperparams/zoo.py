@@ -25,9 +25,7 @@ def register_maskable_ppo() -> None:
         import rl_zoo3.exp_manager
         import rl_zoo3.utils
     except ImportError as error:
-        raise ImportError(
-            f"RL Zoo is not installed ({error}); pip install rl_zoo3 (see the README's RL Zoo section)"
-        ) from error
+        raise ImportError(f"RL Zoo is not installed ({error}); pip install 'text_envs[zoo]'") from error
     from sb3_contrib import MaskablePPO
     from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
 

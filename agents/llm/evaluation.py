@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from text_envs.generation.vector_env import TextGenerationVectorEnv
+from text_envs.rewards.protocol import check_scores
 from text_envs_agents.llm.rollout import RolloutBatch, sample_episodes, sequence_logprobs
 
 
@@ -43,5 +44,6 @@ def evaluate_lm(
         "completion_length": float(batch.completion_mask.sum(1).float().mean()),
     }
     if gold is not None:
-        metrics["gold_mean"] = float(np.mean(gold(batch.prompts, batch.completions)))
+        gold_scores = check_scores(gold(batch.prompts, batch.completions), len(batch.completions), "the gold scorer")
+        metrics["gold_mean"] = float(np.mean(gold_scores))
     return metrics, batch

@@ -2,7 +2,7 @@
 
 from text_envs.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(
+__getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "LMActorCriticPolicy": "text_envs_agents.sb3.policy",
@@ -13,4 +13,3 @@ __getattr__, __dir__ = lazy_exports(
         "train_sb3_rlhf": "text_envs_agents.sb3.rlhf",
     },
 )
-__all__ = __dir__()

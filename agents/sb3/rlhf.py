@@ -75,7 +75,9 @@ def make_rlhf_vec_env(
     ``beta`` is in reward units per nat; ``reference_model`` is shared by the envs and must not train.
     ``shaping`` (a :func:`~text_envs.shaping.parse_shaping` spec such as ``"LengthTerm(coef=0.01)"``) adds
     further pieces above the KL penalty, each env its own, in a :class:`~text_envs.shaping.ShapingWrapper`
-    each: the pieces TextPPO takes as ``shaping=``, giving the same rewards.
+    each: the pieces TextPPO takes as ``shaping=``, giving the same rewards for stateless pieces. A stateful
+    piece keeps its state per env here (``ReturnStdScaling``'s return statistics), where TextPPO keeps one
+    for the batch.
     """
     from stable_baselines3.common.env_util import make_vec_env
 

@@ -239,13 +239,13 @@ def env_record(env: Any) -> dict[str, Any]:
     """
     from text_envs.defaults import DEFAULT_PROMPTS_TRAIN
     from text_envs.generation.prompts import load_prompts
-    from text_envs.rewards.trained import default_reward
+    from text_envs.rewards.trained import default_reward, default_reward_model
 
     task = env.task
     tokenizer = str(getattr(task.tokenizer, "name_or_path", "") or "")
     if not tokenizer:
         return {"unrecorded": "the env's tokenizer has no name_or_path"}
-    if task.reward_model is default_reward:
+    if task.reward_model is default_reward or task.reward_model is default_reward_model():
         reward_model = None
     else:
         reward_model = _importable_name(task.reward_model)

@@ -10,6 +10,7 @@ imported only when asked for, with an install hint when they are missing.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,10 @@ SB3_KEYS: dict[str, str] = {
     "beta": "rlhf/beta",
 }
 """Metric name -> logged key. ``rollout/ep_rew_mean`` is the mean shaped return per completion (reward-model
-score, KL penalty and length penalty summed over its tokens), ``rollout/score_mean`` the raw reward-model score,
-``rollout/ep_len_mean`` completion tokens; ``train/entropy_loss`` is minus the mean per-token entropy (nats),
-as SB3 logs it; ``rlhf/kl`` is nats per sequence and ``rlhf/beta`` the KL coefficient that shaped the batch."""
+score, KL penalty and every further shaping term summed over its tokens), ``rollout/score_mean`` the raw
+reward-model score, ``rollout/ep_len_mean`` completion tokens; ``train/entropy_loss`` is minus the mean
+per-token entropy (nats), as SB3 logs it; ``rlhf/kl`` is nats per sequence and ``rlhf/beta`` the KL
+coefficient that shaped the batch."""
 
 _NEGATED = {"entropy"}
 
@@ -126,7 +128,7 @@ class TrainingLogger:
     def dump(self, step: int = 0) -> None:
         """Write the recorded values at ``step`` (generated tokens so far) and forget them."""
         values, self.name_to_value = self.name_to_value, {}
-        scalars = {k: float(v) for k, v in values.items() if isinstance(v, (int, float))}
+        scalars = {k: float(v) for k, v in values.items() if _is_scalar(v)}
         if self.writer is not None:
             for key, value in scalars.items():
                 self.writer.add_scalar(key, value, step)
@@ -150,3 +152,12 @@ class TrainingLogger:
         if self.wandb_run is not None:
             self.wandb_run.finish()
             self.wandb_run = None
+
+
+def _is_scalar(value: Any) -> bool:
+    """A number SB3's logger would record: Python and numpy numbers, 0-d arrays and tensors (not bools)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, numbers.Real):
+        return True
+    return getattr(value, "ndim", None) == 0 and getattr(value, "dtype", None) is not None

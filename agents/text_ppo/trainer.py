@@ -55,7 +55,7 @@ import json
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,7 @@ from transformers import PreTrainedModel
 
 from text_envs.generation.vector_env import TextGenerationVectorEnv
 from text_envs.lm import accepts_logits_to_keep, check_vocabulary, load_causal_lm, positions_from_mask, unwrap_peft
+from text_envs.rewards.protocol import RewardModel
 from text_envs.shaping import (
     AdaptiveKLController,
     FixedKLController,
@@ -92,39 +93,8 @@ from text_envs_agents.text_ppo.checkpoint import (
     read_checkpoint,
     save_state,
 )
+from text_envs_agents.text_ppo.config import TextPPOConfig
 from text_envs_agents.text_ppo.logger import TrainingLogger
-
-
-@dataclass
-class TextPPOConfig:
-    """Hyper-parameters of :class:`TextPPO`; ``batch_size`` episodes per iteration (the env's ``num_envs``)."""
-
-    learning_rate: float = 1e-4
-    """for the embedded LM on the default task, 120 iterations of 32 episodes: 1e-4 raised the held-out
-    reward-model score by 1.4-1.8 standard deviations at 17-31 nats of KL on seeds 0-2; 3e-4 ended
-    at 45-89 nats, one seed barely above 1 standard deviation"""
-    ppo_epochs: int = 4
-    minibatch_size: int = 16
-    gradient_accumulation_steps: int = 1
-    gamma: float = 1.0
-    lam: float = 0.95
-    clip_range: float = 0.2
-    clip_range_value: float = 0.2
-    value_coef: float = 0.1
-    """TRL's default. The value head shares the LM's trunk, so early value errors (returns of a few
-    reward units against a zero-initialised head) also move the policy: at 0.5 the default task's KL
-    jumped to 15-21 nats on the third iteration for each of three seeds, at 0.1 it grows smoothly."""
-    entropy_coef: float = 0.0
-    max_grad_norm: float = 1.0
-    kl_coef: float = 0.05
-    adaptive_kl: bool = False
-    target_kl: float = 6.0
-    kl_horizon: int = 10_000
-    kl_estimator: str = "k1"
-    temperature: float = 1.0
-    whiten_advantages: bool = True
-    lora: dict[str, Any] | None = None
-    seed: int = 0
 
 
 class PolicyWithValueHead(nn.Module):
@@ -219,6 +189,10 @@ class TextPPO:
             else FixedKLController(self.config.kl_coef)
         )
         self.kl_term = KLTerm(kl_controller, self.config.kl_estimator)
+        if any(isinstance(step, KLTerm) for step in shaping):
+            raise ValueError(
+                "TextPPO builds its KL term from the config (kl_coef, adaptive_kl, ...); leave KLTerm out of shaping"
+            )
         self.shaping = RewardShaping([self.kl_term, *shaping])
         self.kl_controller = self.kl_term.kl_controller
         self.sampler = torch.Generator().manual_seed(self.config.seed)
@@ -243,13 +217,22 @@ class TextPPO:
         """One episode in every training env, sampled by the policy with its KV cache."""
         seed, self.env_seed = self.env_seed, None  # later resets continue the env's own seeded stream
         return sample_episodes(
-            self.policy.model, self.env, seed, self.sampler, self.config.temperature, self.policy.value_head
+            self.policy.model,
+            self.env,
+            seed,
+            self.sampler,
+            temperature=self.config.temperature,
+            value_head=self.policy.value_head,
         )
 
     @torch.no_grad()
-    def evaluate(self, env: TextGenerationVectorEnv, seed: int = 0, gold=None) -> tuple[dict[str, float], RolloutBatch]:
+    def evaluate(
+        self, env: TextGenerationVectorEnv, seed: int = 0, gold: RewardModel | None = None
+    ) -> tuple[dict[str, float], RolloutBatch]:
         """:func:`~text_envs_agents.llm.evaluation.evaluate_lm` of the policy against the reference, on ``env``."""
-        return evaluate_lm(self.policy.model, self._reference_logprobs, env, seed, gold, self.config.temperature)
+        return evaluate_lm(
+            self.policy.model, self._reference_logprobs, env, seed, gold=gold, temperature=self.config.temperature
+        )
 
     # ------------------------------------------------------------------------------------------ update
     def _sequence_outputs(self, batch: RolloutBatch) -> tuple[torch.Tensor, ...]:
@@ -427,7 +410,11 @@ class TextPPO:
         start_timesteps, start_time, done = self.num_timesteps, time.perf_counter(), 0
         # What SB3 callbacks read as self.locals (the same dict, updated in place as SB3 does).
         learn_locals: dict[str, Any] = {
-            "total_timesteps": total_timesteps,
+            # absolute, as SB3's ProgressBarCallback reads it (an estimate of the tokens when counting iterations)
+            "total_timesteps": start_timesteps
+            + (budget if by_tokens else budget * self.env.num_envs * self.env.task.max_new_tokens),
+            "dones": np.ones(self.env.num_envs, dtype=bool),  # every episode of a batch ends in its iteration
+            "infos": [{} for _ in range(self.env.num_envs)],
             "iterations": iterations,
             "batch": None,
             "new_timesteps": 0,
@@ -651,10 +638,11 @@ class TextPPO:
             model = record.get("name_or_path")
         if env is None:
             env = build_env(state.get("env"), state_path)
-        if state.get("shaping") and "shaping" not in kwargs:
+        given = [type(step).__name__ for step in kwargs.get("shaping", ())]
+        if state.get("shaping", []) != given:
             raise ValueError(
-                f"{state_path}: the saved run shaped rewards with {state['shaping']} beside the KL term, which a "
-                "checkpoint does not hold: pass them again as shaping= to load"
+                f"{state_path}: the saved run shaped rewards with {state.get('shaping', [])} beside the KL term, "
+                f"given {given}; a checkpoint does not hold the pieces: pass them again as shaping= to load"
             )
         torch_rng = torch.get_rng_state()
         trainer = None
@@ -745,9 +733,7 @@ _KL_FIELDS = ("kl_coef", "adaptive_kl", "target_kl", "kl_horizon")
 
 def _extra_shaping(trainer: TextPPO) -> list[str]:
     """The class names of the shaping steps besides the KL term (objects a checkpoint cannot hold)."""
-    shaping = getattr(trainer, "shaping", None)
-    steps = getattr(shaping, "steps", [])
-    return [type(step).__name__ for step in steps if step is not getattr(trainer, "kl_term", None)]
+    return [type(step).__name__ for step in trainer.shaping.steps[1:]]
 
 
 def _jsonable(value: Any) -> Any:
@@ -756,6 +742,11 @@ def _jsonable(value: Any) -> Any:
 
 
 def _config_from_json(values: dict[str, Any], path: Path) -> TextPPOConfig:
+    if "length_penalty" in values:
+        raise ValueError(
+            f"{path}: a checkpoint from before shaping pieces; its length_penalty={values['length_penalty']} is now "
+            "shaping=[LengthTerm(coef)]: delete the field from the file and pass that to load"
+        )
     try:
         return TextPPOConfig(**values)
     except TypeError as error:

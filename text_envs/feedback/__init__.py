@@ -6,7 +6,7 @@
 
 from text_envs.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(
+__getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "FeedbackLog": "text_envs.feedback.records",
@@ -16,4 +16,3 @@ __getattr__, __dir__ = lazy_exports(
         "read_completions": "text_envs.feedback.labelling",
     },
 )
-__all__ = __dir__()

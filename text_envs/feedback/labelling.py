@@ -3,7 +3,7 @@
 A session reads what the annotator already judged or skipped in the feedback file (see
 :mod:`text_envs.feedback.records`), asks about the rest one at a time and appends each answer at once, so
 quitting, a crash or a kill loses at most the answer being written, and the next session resumes
-where this one stopped. ``scripts/label_feedback.py`` is the terminal front end.
+where this one stopped. ``text-envs-label`` is the terminal front end.
 """
 
 from __future__ import annotations

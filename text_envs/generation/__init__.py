@@ -7,7 +7,7 @@ lock-step) share one :class:`GenerationTask` (tokenizer, prompts, reward model, 
 
 from text_envs.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(
+__getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "GenerationTask": "text_envs.generation.task",
@@ -16,4 +16,3 @@ __getattr__, __dir__ = lazy_exports(
         "load_prompts": "text_envs.generation.prompts",
     },
 )
-__all__ = __dir__()

@@ -57,7 +57,8 @@ class TextGenerationEnv(gym.Env):
     ## Rewards
     0.0 at every step but the last; at the last step the reward model's score of the completion
     (a Python ``float``, per sequence, in the reward model's units). A reward model returning the
-    wrong number of scores or a non-finite one raises ``ValueError``.
+    wrong number of scores or a non-finite one raises ``ValueError``; one returning something other than
+    numbers (``None``, a string, a dict, a tensor that requires gradients) raises ``TypeError``.
 
     ## Episode End
     Terminated when the action is EOS or one of ``stop_tokens``. Truncated after
@@ -115,20 +116,20 @@ class TextGenerationEnv(gym.Env):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.task = GenerationTask(
-            tokenizer,
-            prompts,
-            reward_model,
-            max_new_tokens,
-            max_prompt_tokens,
-            context_length,
-            stop_tokens,
-            observation_mode,
-            architecture,
-            prompt_truncation,
-            prompt_split,
-            prompt_column,
-            decoder_start_token_id,
-            trust_remote_code,
+            tokenizer=tokenizer,
+            prompts=prompts,
+            reward_model=reward_model,
+            max_new_tokens=max_new_tokens,
+            max_prompt_tokens=max_prompt_tokens,
+            context_length=context_length,
+            stop_tokens=stop_tokens,
+            observation_mode=observation_mode,
+            architecture=architecture,
+            prompt_truncation=prompt_truncation,
+            prompt_split=prompt_split,
+            prompt_column=prompt_column,
+            decoder_start_token_id=decoder_start_token_id,
+            trust_remote_code=trust_remote_code,
         )
         self.render_mode = render_mode
         self.observation_space = self.task.observation_space

@@ -35,6 +35,7 @@ class GenerationTask:
 
     def __init__(
         self,
+        *,
         tokenizer: str | Path | PreTrainedTokenizerBase | None = None,
         prompts: Sequence[str] | str | Path | None = None,
         reward_model: RewardModel | None = None,
@@ -178,11 +179,6 @@ class GenerationTask:
         return self.tokenizer.decode(np.concatenate([prompt_ids, completion_ids]), skip_special_tokens=True)
 
     def score(self, prompts: list[str], completions: list[str]) -> np.ndarray:
-        """The reward model's scores, checked by :func:`~text_envs.rewards.protocol.check_scores`, as float64.
-
-        Float64 because Gymnasium's vector envs report rewards and infos in float64; the values are the
-        reward model's float32 scores exactly.
-        """
-        return check_scores(self.reward_model(prompts, completions), len(completions), "the reward model").astype(
-            np.float64
-        )
+        """The reward model's scores, checked by :func:`~text_envs.rewards.protocol.check_scores`, as float64
+        (Gymnasium's vector envs report rewards and infos in float64, and a callable's 0.1 stays 0.1)."""
+        return check_scores(self.reward_model(prompts, completions), len(completions), "the reward model", np.float64)

@@ -10,7 +10,7 @@
 
 from text_envs.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(
+__getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "RewardModel": "text_envs.rewards.protocol",
@@ -25,4 +25,3 @@ __getattr__, __dir__ = lazy_exports(
         "lexicon_sentiment_reward": "text_envs.rewards.lexicon",
     },
 )
-__all__ = __dir__()

@@ -60,7 +60,7 @@ class HumanReward:
     With ``feedback_path`` and ``annotator``, every score is also appended durably to that JSONL
     file (:func:`text_envs.feedback.records.append_record`): a ``label`` record on the binary scale, a
     ``score`` record on the number scale, with ``item_id = make_item_id("label" | "score", prompt,
-    completion)``, the same ids ``scripts/label_feedback.py`` uses, so a later labelling session
+    completion)``, the same ids ``text-envs-label`` uses, so a later labelling session
     skips what was already judged here.
 
     ## Arguments

@@ -5,9 +5,9 @@ at the terminal, the sentiment lexicon) and any plain function with that signatu
 :class:`RewardModel`. Scores are per sequence, in the model's own units.
 
 What a reward model returns is checked in one place, :func:`check_scores`, by everything that calls
-one (the TextGeneration envs, the batched adapter below): one finite number per completion, as a
-``float32`` array (the precision SB3's rollout buffers and torch training use, and the shipped
-models compute in).
+one (the TextGeneration envs, the batched adapter below): one finite number per completion. The
+caller picks the precision: ``float32`` by default (what SB3's rollout buffers and torch training use,
+and the shipped models compute in), ``float64`` for the envs, whose rewards keep a callable's values exactly.
 """
 
 from __future__ import annotations
@@ -30,18 +30,21 @@ class RewardModel(Protocol):
     def __call__(self, prompts: Sequence[str], completions: Sequence[str]) -> Any: ...
 
 
-def check_scores(scores: Any, count: int, source: str) -> np.ndarray:
-    """``scores`` as a finite ``float32`` array of length ``count``, else an error naming ``source``.
+def check_scores(scores: Any, count: int, source: str, dtype: type = np.float32) -> np.ndarray:
+    """``scores`` as a finite ``dtype`` array of length ``count``, else an error naming ``source``.
 
     ``TypeError`` for what is not a sequence of numbers (``None``, a string, a dict, a tensor that
-    requires gradients); ``ValueError`` for the wrong number of scores or a non-finite one.
+    requires gradients); ``ValueError`` for the wrong number of scores or a non-finite one. Tensors
+    on any device are accepted.
     """
     if scores is None or isinstance(scores, (str, bytes, dict)):
         raise TypeError(f"{source} returned {type(scores).__name__} {scores!r:.80}; expected {count} numbers")
     if getattr(scores, "requires_grad", False):
         raise TypeError(f"{source} returned a tensor that requires gradients; return scores.detach() (or numbers)")
+    if hasattr(scores, "cpu"):  # a torch tensor, possibly on a GPU
+        scores = scores.cpu()
     try:
-        array = np.asarray(scores, dtype=np.float32).reshape(-1)
+        array = np.asarray(scores, dtype=dtype).reshape(-1)
     except (TypeError, ValueError) as error:
         raise TypeError(f"{source} returned {scores!r:.80}, not {count} numbers: {error}") from None
     if array.shape != (count,):

@@ -39,68 +39,44 @@ ClipTransform(-5, 5)")`` (:mod:`text_envs.shaping.spec`).
 
 Two names differ from Gymnasium's wrappers on purpose: :class:`ClipReward` takes Gymnasium's arguments
 (``min_reward``, ``max_reward``) and behaves as Gymnasium's; :class:`ScaleRewardByReturnStd` is not
-Gymnasium's ``NormalizeReward`` (see its docstring), hence its own name.
+Gymnasium's ``NormalizeReward`` (see its docstring), hence its own name. The pieces need only numpy;
+the wrappers (and ``KLPenalty``'s reference LM) load torch, on first use.
 """
 
-from text_envs.shaping.kl import KL_ESTIMATORS, AdaptiveKLController, FixedKLController, KLController, kl_estimate
-from text_envs.shaping.spec import parse_piece, parse_shaping
-from text_envs.shaping.terms import (
-    MISSING_POLICY_LOGPROB,
-    ClipTransform,
-    DenseTerm,
-    KLTerm,
-    LengthTerm,
-    MissingEOSTerm,
-    Potential,
-    PotentialTerm,
-    ReturnStdScaling,
-    RewardShaping,
-    RewardTransform,
-    ShapedRewards,
-    ShapingTerm,
-    TokenScorer,
-    Transitions,
-)
-from text_envs.shaping.wrappers import (
-    ClipReward,
-    DenseReward,
-    KLPenalty,
-    LengthPenalty,
-    MissingEOSPenalty,
-    PotentialShaping,
-    ScaleRewardByReturnStd,
-    ShapingWrapper,
-)
+from text_envs.lazy import lazy_exports
 
-__all__ = [
-    "KL_ESTIMATORS",
-    "MISSING_POLICY_LOGPROB",
-    "AdaptiveKLController",
-    "ClipReward",
-    "ClipTransform",
-    "DenseReward",
-    "DenseTerm",
-    "FixedKLController",
-    "KLController",
-    "KLPenalty",
-    "KLTerm",
-    "LengthPenalty",
-    "LengthTerm",
-    "MissingEOSPenalty",
-    "MissingEOSTerm",
-    "Potential",
-    "PotentialShaping",
-    "PotentialTerm",
-    "ReturnStdScaling",
-    "RewardShaping",
-    "RewardTransform",
-    "ScaleRewardByReturnStd",
-    "ShapedRewards",
-    "ShapingTerm",
-    "ShapingWrapper",
-    "TokenScorer",
-    "Transitions",
-    "kl_estimate",
-    "parse_piece",
-    "parse_shaping",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "KL_ESTIMATORS": "text_envs.shaping.kl",
+        "AdaptiveKLController": "text_envs.shaping.kl",
+        "FixedKLController": "text_envs.shaping.kl",
+        "KLController": "text_envs.shaping.kl",
+        "kl_estimate": "text_envs.shaping.kl",
+        "parse_piece": "text_envs.shaping.spec",
+        "parse_shaping": "text_envs.shaping.spec",
+        "MISSING_POLICY_LOGPROB": "text_envs.shaping.terms",
+        "ClipTransform": "text_envs.shaping.terms",
+        "DenseTerm": "text_envs.shaping.terms",
+        "KLTerm": "text_envs.shaping.terms",
+        "LengthTerm": "text_envs.shaping.terms",
+        "MissingEOSTerm": "text_envs.shaping.terms",
+        "Potential": "text_envs.shaping.terms",
+        "PotentialTerm": "text_envs.shaping.terms",
+        "ReturnStdScaling": "text_envs.shaping.terms",
+        "RewardShaping": "text_envs.shaping.terms",
+        "RewardTransform": "text_envs.shaping.terms",
+        "ShapedRewards": "text_envs.shaping.terms",
+        "ShapingTerm": "text_envs.shaping.terms",
+        "TokenScorer": "text_envs.shaping.terms",
+        "Transitions": "text_envs.shaping.terms",
+        "ClipReward": "text_envs.shaping.wrappers",
+        "DenseReward": "text_envs.shaping.wrappers",
+        "KLPenalty": "text_envs.shaping.wrappers",
+        "LengthPenalty": "text_envs.shaping.wrappers",
+        "MissingEOSPenalty": "text_envs.shaping.wrappers",
+        "PotentialShaping": "text_envs.shaping.wrappers",
+        "ScaleRewardByReturnStd": "text_envs.shaping.wrappers",
+        "ShapingWrapper": "text_envs.shaping.wrappers",
+    },
+)

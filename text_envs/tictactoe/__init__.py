@@ -6,7 +6,7 @@ text env an LLM plays through its context window, rendering and evaluation again
 
 from text_envs.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(
+__getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "TicTacToeEnv": "text_envs.tictactoe.env",
@@ -17,4 +17,3 @@ __getattr__, __dir__ = lazy_exports(
         "evaluate_tictactoe_text": "text_envs.tictactoe.evaluation",
     },
 )
-__all__ = __dir__()

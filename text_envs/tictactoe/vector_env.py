@@ -69,7 +69,13 @@ class TicTacToeVectorEnv(VectorEnv):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         # The single env validates the shared arguments and documents them; it is not stepped.
-        TicTacToeEnv(opponent, agent_first, opponent_epsilon, raise_on_illegal_move, render_mode)
+        TicTacToeEnv(
+            opponent=opponent,
+            agent_first=agent_first,
+            opponent_epsilon=opponent_epsilon,
+            raise_on_illegal_move=raise_on_illegal_move,
+            render_mode=render_mode,
+        )
         self.num_envs = num_envs
         self.opponent = check_opponent(opponent)
         self.agent_first = agent_first
