@@ -11,7 +11,6 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 from text_envs.agent_protocol import Agent, accepts_action_masks, predict_actions
-from text_envs.tictactoe.text_env import TicTacToeTextEnv
 from text_envs.tictactoe.vector_env import TicTacToeVectorEnv
 
 
@@ -88,6 +87,8 @@ def evaluate_tictactoe_text(
         return predict_actions(agent, observations, None, deterministic, pass_masks=False).reshape(-1)
 
     def make_env(count: int, agent_first: bool) -> tuple[SyncVectorEnv, list[int]]:
+        from text_envs.tictactoe.text_env import TicTacToeTextEnv  # loads a tokenizer: only for this evaluation
+
         make = functools.partial(TicTacToeTextEnv, opponent=opponent, agent_first=agent_first, **env_kwargs)
         env = SyncVectorEnv([make] * count, autoreset_mode=AutoresetMode.NEXT_STEP)
         # A seed per env from (seed, side): an int seed would give env i seed + i, so the games of
