@@ -258,3 +258,14 @@ def test_the_shaping_sweep_sweeps_any_stack_and_refuses_a_bad_spec():
     assert [c["shaping"] for c in cells] == ["", "MissingEOSTerm(penalty=1.0); ClipTransform(-5, 5)"]
     with pytest.raises(ValueError, match="unknown piece 'NoSuchTerm'"):
         shaping_sweep.cells(parse(shaping_sweep.Args, ["--stacks", "NoSuchTerm(1)"], None))
+
+
+def test_train_exports_a_folder_hugging_face_loads(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    train.main(
+        ["--iterations", "1", "--batch-size", "4", "--max-new-tokens", "4", "--reward-model", "lexicon"]
+        + ["--no-progress-bar", "--output-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path / "export")]
+    )
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "export").config.model_type == "gpt2"
+    assert (tmp_path / "run" / "checkpoint" / "trainer_state.json").is_file()

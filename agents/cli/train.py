@@ -76,6 +76,10 @@ class Args:
     """torch.set_num_threads (the embedded LM is too small to gain from more; a busy machine makes them slower)"""
     progress_bar: bool = True
     """show a progress bar while training"""
+    wandb_project: str = ""
+    """textppo: also log to this Weights & Biases project (needs text_envs[wandb]; empty: TensorBoard only)"""
+    export_dir: str = ""
+    """textppo: also export the trained policy as a folder Hugging Face loads (save_pretrained, LoRA merged)"""
     lora_r: int = 0
     """LoRA rank (0: no LoRA, the whole LM trains); needs peft"""
     lora_alpha: int = 16
@@ -169,11 +173,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             policy_model,
             text_ppo_config(args),
             tensorboard_log=output / "tensorboard",
+            report_to=("tensorboard", "wandb") if args.wandb_project else None,
+            wandb_project=args.wandb_project or None,
             shaping=shaping,
         )
         trainer.learn(iterations=args.iterations, progress_bar=args.progress_bar)
         history = trainer.history
         trainer.save(output / "checkpoint")
+        if args.export_dir:
+            trainer.save_pretrained(args.export_dir)
         trainer.close()
         trained_model = trainer.policy.model
     else:
