@@ -16,15 +16,17 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from text_envs.defaults import DEFAULT_LM_DIR
+from text_envs.models import resolve_model
 
 
 def load_tokenizer(
     name_or_path: str | Path | PreTrainedTokenizerBase | None = None, trust_remote_code: bool = False
 ) -> PreTrainedTokenizerBase:
-    """A tokenizer by Hub name or local directory (``None``: the embedded default); objects pass through."""
+    """A tokenizer by registered name (:mod:`text_envs.models`), Hub name or local directory (``None``: the
+    embedded default); objects pass through."""
     if isinstance(name_or_path, PreTrainedTokenizerBase):
         return name_or_path
-    source = DEFAULT_LM_DIR if name_or_path is None else name_or_path
+    source = DEFAULT_LM_DIR if name_or_path is None else resolve_model(name_or_path)
     try:
         return AutoTokenizer.from_pretrained(str(source), trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
@@ -32,8 +34,9 @@ def load_tokenizer(
 
 
 def load_causal_lm(name_or_path: str | Path | None = None, trust_remote_code: bool = False) -> PreTrainedModel:
-    """A causal LM by Hub name or local directory (``None``: the embedded default), in eval mode."""
-    source = DEFAULT_LM_DIR if name_or_path is None else name_or_path
+    """A causal LM by registered name (:mod:`text_envs.models`), Hub name or local directory (``None``: the
+    embedded default), in eval mode."""
+    source = DEFAULT_LM_DIR if name_or_path is None else resolve_model(name_or_path)
     try:
         model = AutoModelForCausalLM.from_pretrained(str(source), trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
