@@ -200,6 +200,9 @@ def test_minimax_through_text_never_loses(agent_first):
         ({"opponent": "perfect"}, "opponent"),
         ({"opponent_epsilon": 1.5}, "opponent_epsilon"),
         ({"agent_first": "yes"}, "agent_first"),
+        ({"prompt_format": "html"}, "prompt_format"),
+        ({"prompt_format": "chat"}, "prompt_format='chat' needs a tokenizer with a chat template"),
+        ({"system_prompt": "play well"}, "system_prompt"),
     ],
 )
 def test_bad_arguments_raise(kwargs, error):

@@ -46,29 +46,46 @@ class TextGenerationEnv(gym.Env):
     ``input_ids``; a seq2seq agent encodes ``input_ids`` once and decodes ``decoder_input_ids``.
 
     ``observation_mode="text"``: ``Text`` holding the prompt and the completion so far decoded as
-    one string (special tokens skipped), for agents that read text; actions are still token ids.
+    one string, for agents that read text; actions are still token ids. Special tokens are skipped
+    with ``prompt_format="plain"`` and kept with ``"chat"`` (the string is the rendered template, its
+    markers included, followed by the completion).
+
+    ``prompt_format="chat"`` changes which ids the prompt part holds, not the layout: the agent sees
+    the templated prompt, ``tokenizer.apply_chat_template([system?, user: prompt],
+    add_generation_prompt=True)`` (for SmolLM2: ``<|im_start|>system``, the system message,
+    ``<|im_end|>``, ``<|im_start|>user``, the prompt, ``<|im_end|>``, ``<|im_start|>assistant``, with
+    newlines between), and its completion follows. The template's special tokens are in the
+    vocabulary, so the ids stay inside the Boxes.
 
     ## Starting State
     A prompt drawn uniformly with ``self.np_random`` from the prompt set, or the one given as
     ``reset(options={"prompt": "..."})``. Prompts are tokenized with the tokenizer's own special
-    tokens. A prompt longer than ``max_prompt_tokens`` is left-truncated (its end, nearest the
-    completion, is kept) with ``prompt_truncation="left"``, or refused with ``"error"``.
+    tokens (``"plain"``) or through its chat template (``"chat"``; see
+    :mod:`text_envs.generation.prompt_format`). A prompt whose ids (templated ones included) are longer
+    than ``max_prompt_tokens`` is left-truncated (its end, nearest the completion, is kept) with
+    ``prompt_truncation="left"``, or refused with ``"error"``; a chat template adds tokens (SmolLM2's
+    default system message and markers: 30), so raise ``max_prompt_tokens`` with it.
 
     ## Rewards
     0.0 at every step but the last; at the last step the reward model's score of the completion
-    (a Python ``float``, per sequence, in the reward model's units). A reward model returning the
-    wrong number of scores or a non-finite one raises ``ValueError``; one returning something other than
-    numbers (``None``, a string, a dict, a tensor that requires gradients) raises ``TypeError``.
+    (a Python ``float``, per sequence, in the reward model's units). The reward model receives the
+    prompt as given (the plain text, never the templated one) and the completion text only: decoded
+    without the stop or end-of-turn token that ended it and without special tokens. A reward model
+    returning the wrong number of scores or a non-finite one raises ``ValueError``; one returning
+    something other than numbers (``None``, a string, a dict, a tensor that requires gradients) raises
+    ``TypeError``.
 
     ## Episode End
-    Terminated when the action is EOS or one of ``stop_tokens``. Truncated after
+    Terminated when the action is EOS, the chat template's end-of-turn token (``prompt_format="chat"``;
+    ``<|im_end|>`` for SmolLM2, derived from the template as
+    :mod:`text_envs.generation.prompt_format` describes) or one of ``stop_tokens``. Truncated after
     ``max_new_tokens`` tokens or when the context is full (``context_length`` tokens), whichever
     comes first. ``step`` after the end (or before ``reset``) raises ``RuntimeError``.
 
     ## Information
-    ``reset``: ``{"prompt": str}``. The last step adds ``prompt``, ``completion`` (the completion
-    decoded as a whole, without the stop token that ended it and without special tokens),
-    ``completion_ids`` (every generated id, the stop token included) and ``score``.
+    ``reset``: ``{"prompt": str}`` (the prompt as given, not templated). The last step adds ``prompt``,
+    ``completion`` (the completion decoded as a whole, without the stop token that ended it and without
+    special tokens), ``completion_ids`` (every generated id, the stop token included) and ``score``.
 
     ## Arguments
     - ``tokenizer``: Hugging Face name, local path or tokenizer object; ``None`` the embedded
@@ -85,6 +102,8 @@ class TextGenerationEnv(gym.Env):
     - ``observation_mode``: ``"tokens"`` or ``"text"``; ``architecture``: ``"causal"`` or
       ``"encoder_decoder"``; ``decoder_start_token_id`` (default: the pad id, as T5 uses).
     - ``prompt_truncation``: ``"left"`` or ``"error"``.
+    - ``prompt_format``: ``"plain"`` (default) or ``"chat"`` (needs a tokenizer with a chat template);
+      ``system_prompt``: the system message of the chat format (``None``: the template's default).
     - ``trust_remote_code``: passed to ``from_pretrained``; off unless you turn it on.
     - ``render_mode``: ``"ansi"`` (prompt and completion so far) or ``"rgb_array"`` (the same text drawn
       as a fixed-size ``uint8`` image, for video recorders and stable-baselines3, which asks for it).
@@ -107,6 +126,8 @@ class TextGenerationEnv(gym.Env):
         observation_mode: str = "tokens",
         architecture: str = "causal",
         prompt_truncation: str = "left",
+        prompt_format: str = "plain",
+        system_prompt: str | None = None,
         prompt_split: str = "train",
         prompt_column: str = DEFAULT_PROMPT_KEY,
         decoder_start_token_id: int | None = None,
@@ -126,6 +147,8 @@ class TextGenerationEnv(gym.Env):
             observation_mode=observation_mode,
             architecture=architecture,
             prompt_truncation=prompt_truncation,
+            prompt_format=prompt_format,
+            system_prompt=system_prompt,
             prompt_split=prompt_split,
             prompt_column=prompt_column,
             decoder_start_token_id=decoder_start_token_id,

@@ -1,8 +1,9 @@
 """What a text-generation episode needs, shared by the single and the vector TextGeneration envs.
 
-:class:`GenerationTask` loads the tokenizer and prompts once, tokenizes every prompt once, checks
-the limits and stop tokens, builds the observation space, and wraps the reward model so that a
-wrong number of scores or a NaN is an error instead of a silent training signal.
+:class:`GenerationTask` loads the tokenizer and prompts once, tokenizes every prompt once (plain or
+chat-templated, see :mod:`text_envs.generation.prompt_format`), checks the limits and stop tokens, builds
+the observation space, and wraps the reward model so that a wrong number of scores or a NaN is an error
+instead of a silent training signal.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from gymnasium import spaces
 from transformers import PreTrainedTokenizerBase
 
 from text_envs.defaults import DEFAULT_PROMPTS_TRAIN
+from text_envs.generation.prompt_format import PromptFormat
 from text_envs.generation.prompts import DEFAULT_PROMPT_KEY, load_prompts
 from text_envs.lm import load_tokenizer
 from text_envs.rewards.protocol import RewardModel, check_scores
@@ -46,6 +48,8 @@ class GenerationTask:
         observation_mode: str = "tokens",
         architecture: str = "causal",
         prompt_truncation: str = "left",
+        prompt_format: str = "plain",
+        system_prompt: str | None = None,
         prompt_split: str = "train",
         prompt_column: str = DEFAULT_PROMPT_KEY,
         decoder_start_token_id: int | None = None,
@@ -68,6 +72,7 @@ class GenerationTask:
                 "max_prompt_tokens encoder tokens and max_new_tokens + 1 decoder tokens"
             )
         self.tokenizer = load_tokenizer(tokenizer, trust_remote_code)
+        self.prompt_format = PromptFormat(self.tokenizer, prompt_format, system_prompt)
         if reward_model is None:
             minilm_dir()  # a missing encoder fails here, not when the first episode ends and is scored
         self.reward_model = default_reward if reward_model is None else reward_model
@@ -81,7 +86,9 @@ class GenerationTask:
         self.vocab_size = len(self.tokenizer)
         self.eos_token_id = self.tokenizer.eos_token_id
         self.pad_token_id = next((t for t in (self.tokenizer.pad_token_id, self.eos_token_id) if t is not None), 0)
-        self.stop_token_ids = frozenset({self._stop_token_id(t) for t in stop_tokens} | ({self.eos_token_id} - {None}))
+        self.stop_token_ids = frozenset(
+            {self._stop_token_id(t) for t in stop_tokens} | self.prompt_format.turn_end_token_ids
+        )
         if architecture == "causal":
             self.sequence_length = context_length or max_prompt_tokens + max_new_tokens
             if self.sequence_length <= max_prompt_tokens:
@@ -97,7 +104,7 @@ class GenerationTask:
             )
 
         self.prompts = load_prompts(DEFAULT_PROMPTS_TRAIN if prompts is None else prompts, prompt_split, prompt_column)
-        encoded = self.tokenizer(self.prompts)["input_ids"]
+        encoded = self.prompt_format.encode(self.prompts)
         self.prompt_ids = [self.fit_prompt(ids, index=i) for i, ids in enumerate(encoded)]
         self.observation_space = self._observation_space()
 
@@ -112,10 +119,10 @@ class GenerationTask:
         return ids[0]
 
     def encode_prompt(self, prompt: str) -> np.ndarray:
-        """Token ids of one prompt (special tokens as the tokenizer adds them), fitted to ``max_prompt_tokens``."""
+        """Token ids of one prompt in the env's prompt format, fitted to ``max_prompt_tokens``."""
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError(f"prompt must be a non-empty string, got {prompt!r}")
-        return self.fit_prompt(self.tokenizer(prompt)["input_ids"])
+        return self.fit_prompt(self.prompt_format.encode([prompt])[0])
 
     def fit_prompt(self, ids: list[int], index: int | None = None) -> np.ndarray:
         """Keep the last ``max_prompt_tokens`` ids (``prompt_truncation="left"``) or refuse a longer prompt."""
@@ -176,7 +183,7 @@ class GenerationTask:
 
     def context_text(self, prompt_ids: np.ndarray, completion_ids: np.ndarray) -> str:
         """Prompt and completion so far as one decoded string (what a text-reading agent sees)."""
-        return self.tokenizer.decode(np.concatenate([prompt_ids, completion_ids]), skip_special_tokens=True)
+        return self.prompt_format.decode_context(np.concatenate([prompt_ids, completion_ids]))
 
     def score(self, prompts: list[str], completions: list[str]) -> np.ndarray:
         """The reward model's scores, checked by :func:`~text_envs.rewards.protocol.check_scores`, as float64

@@ -13,6 +13,7 @@ from transformers import PreTrainedTokenizerBase
 
 from text_envs.actions import check_discrete_action
 from text_envs.agent_protocol import Agent
+from text_envs.generation.prompt_format import PromptFormat
 from text_envs.generation.task import OBSERVATION_MODES, TEXT_CHARSET
 from text_envs.lm import load_tokenizer
 from text_envs.text_render import render_text_rgb
@@ -71,17 +72,19 @@ PROMPT_STATES: np.ndarray = np.flatnonzero(rules.IS_REACHABLE & ~rules.IS_TERMIN
 """Every state a prompt can show: consistent boards where the game is still on."""
 
 
-def _encode_prompts(tokenizer: PreTrainedTokenizerBase) -> dict[int, np.ndarray]:
-    encoded = tokenizer([prompt_text(int(s)) for s in PROMPT_STATES])["input_ids"]
+def _encode_prompts(prompt_format: PromptFormat) -> dict[int, np.ndarray]:
+    encoded = prompt_format.encode([prompt_text(int(s)) for s in PROMPT_STATES])
     return {int(s): np.asarray(ids, dtype=np.int64) for s, ids in zip(PROMPT_STATES, encoded, strict=True)}
 
 
 @functools.lru_cache(maxsize=4)
-def _named_tokenizer_prompts(source: str | None) -> tuple[PreTrainedTokenizerBase, dict[int, np.ndarray]]:
-    # Tokenizing all 4520 prompts takes a noticeable fraction of a second; envs made from the same
-    # tokenizer name (a vector env's copies, repeated gym.make) share one table.
-    tokenizer = load_tokenizer(source)
-    return tokenizer, _encode_prompts(tokenizer)
+def _named_tokenizer_prompts(
+    source: str | None, prompt_format: str, system_prompt: str | None
+) -> tuple[PromptFormat, dict[int, np.ndarray]]:
+    # Tokenizing all 4520 prompts (and rendering their chat template) is noticeable; envs made from the
+    # same tokenizer name and format (a vector env's copies, repeated gym.make) share one table.
+    prompt_format = PromptFormat(load_tokenizer(source), prompt_format, system_prompt)
+    return prompt_format, _encode_prompts(prompt_format)
 
 
 class TicTacToeTextEnv(gym.Env):
@@ -105,15 +108,19 @@ class TicTacToeTextEnv(gym.Env):
         your move:
 
     (``X``/``O`` marks, ``.`` empty; the legal moves in ascending order.) The agent's tokens follow
-    the prompt, so ``" 5"`` is a natural answer.
+    the prompt, so ``" 5"`` is a natural answer. With ``prompt_format="chat"`` each turn's prompt is
+    wrapped in the tokenizer's chat template the way ``TextGeneration-v0`` wraps its prompts (one user
+    message after an optional system message, then the generation prompt; see
+    :mod:`text_envs.generation.prompt_format`), so an instruction-tuned model answers as the assistant.
 
     **Move parsing.** After every token the text generated this turn (decoded as a whole, special
     tokens skipped) is read from its start: the first digit ``1``–``9`` is the move (cell
-    ``digit - 1``; other characters, ``0`` included, are skipped). The turn ends without a move when
-    a newline comes before any such digit, when the token is EOS, or when ``max_move_tokens``
-    tokens have been emitted without a digit. A turn without a move, or a move to an occupied cell,
-    is an *illegal move*. After a legal move the opponent replies and the next turn's prompt
-    replaces the whole context.
+    ``digit - 1``; other characters, ``0`` included, are skipped). Only the completion is read, never
+    the prompt or the template around it. The turn ends without a move when a newline comes before
+    any such digit, when the token is EOS or the chat template's end-of-turn token (``"chat"``), or
+    when ``max_move_tokens`` tokens have been emitted without a digit. A turn without a move, or a
+    move to an occupied cell, is an *illegal move*. After a legal move the opponent replies and the
+    next turn's prompt replaces the whole context.
 
     ## Action Space
     ``Discrete(vocab_size)`` with ``vocab_size = len(tokenizer)``: the id of the next token.
@@ -125,9 +132,10 @@ class TicTacToeTextEnv(gym.Env):
     the tokens emitted this turn, **left-padded** (pad id: the tokenizer's pad token, else EOS, else
     0) so the newest token is last and the mask marks real tokens with 1. ``context_length`` (an
     attribute) is the longest prompt over every position plus ``max_move_tokens``, so nothing is
-    ever truncated. ``observation_mode="text"``: ``Text`` holding the same context decoded as one
-    string (special tokens skipped). At the end of the game the observation is the context of the
-    last turn, the tokens that ended it included.
+    ever truncated (templated prompts included). ``observation_mode="text"``: ``Text`` holding the
+    same context decoded as one string (special tokens skipped with ``"plain"``, kept with ``"chat"``:
+    the rendered template followed by this turn's tokens). At the end of the game the observation is
+    the context of the last turn, the tokens that ended it included.
 
     ## Starting State
     The prompt for an empty board when the agent moves first; otherwise for the board after the
@@ -158,6 +166,8 @@ class TicTacToeTextEnv(gym.Env):
     - ``max_move_tokens`` (4): tokens allowed per turn before a turn without a digit is illegal.
     - ``raise_on_illegal_move``: raise ``ValueError`` instead of ending the episode with ``-1.0``.
     - ``observation_mode``: ``"tokens"`` or ``"text"``.
+    - ``prompt_format``: ``"plain"`` (default) or ``"chat"`` (needs a tokenizer with a chat template);
+      ``system_prompt``: the system message of the chat format (``None``: the template's default).
     - ``render_mode``: ``"ansi"`` (the context as text) or ``"rgb_array"`` (that text drawn as a fixed-size image).
 
     ``reset(seed=...)`` seeds ``self.np_random`` and resets the inner env with the seed
@@ -180,6 +190,8 @@ class TicTacToeTextEnv(gym.Env):
         max_move_tokens: int = 4,
         raise_on_illegal_move: bool = False,
         observation_mode: str = "tokens",
+        prompt_format: str = "plain",
+        system_prompt: str | None = None,
         render_mode: str | None = None,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -192,10 +204,12 @@ class TicTacToeTextEnv(gym.Env):
             raise ValueError(f"max_move_tokens must be a positive integer, got {max_move_tokens}")
         self.game = TicTacToeEnv(opponent=opponent, agent_first=agent_first, opponent_epsilon=opponent_epsilon)
         if tokenizer is None or isinstance(tokenizer, (str, Path)):
-            self.tokenizer, self._prompt_ids = _named_tokenizer_prompts(None if tokenizer is None else str(tokenizer))
+            source = None if tokenizer is None else str(tokenizer)
+            self.prompt_format, self._prompt_ids = _named_tokenizer_prompts(source, prompt_format, system_prompt)
         else:
-            self.tokenizer = load_tokenizer(tokenizer)
-            self._prompt_ids = _encode_prompts(self.tokenizer)
+            self.prompt_format = PromptFormat(load_tokenizer(tokenizer), prompt_format, system_prompt)
+            self._prompt_ids = _encode_prompts(self.prompt_format)
+        self.tokenizer = self.prompt_format.tokenizer
         self.max_move_tokens = int(max_move_tokens)
         self.raise_on_illegal_move = raise_on_illegal_move
         self.observation_mode = observation_mode
@@ -241,7 +255,9 @@ class TicTacToeTextEnv(gym.Env):
         token = check_discrete_action(action, self.vocab_size, "token id")
         self._turn_ids.append(token)
         move, turn_ended = parse_move(self.tokenizer.decode(self._turn_ids, skip_special_tokens=True))
-        turn_ended = turn_ended or token == self.eos_token_id or len(self._turn_ids) >= self.max_move_tokens
+        turn_ended = (
+            turn_ended or token in self.prompt_format.turn_end_token_ids or len(self._turn_ids) >= self.max_move_tokens
+        )
         if not turn_ended:
             return self._observation(), 0.0, False, False, self._info(illegal_move=False, move=-1)
         if move is None or not self._legal_moves[move]:
@@ -275,7 +291,7 @@ class TicTacToeTextEnv(gym.Env):
     def render_text(self) -> str:
         """The current context (prompt and the tokens emitted this turn) as one decoded string."""
         ids = np.concatenate([self._prompt_ids[self._state], np.array(self._turn_ids, dtype=np.int64)])
-        return self.tokenizer.decode(ids, skip_special_tokens=True)
+        return self.prompt_format.decode_context(ids)
 
     def _new_turn(self, board: np.ndarray, legal_moves: np.ndarray) -> None:
         self._state = int(rules.state_from_observation(board))
