@@ -132,6 +132,8 @@ def test_one_seed_is_marked_n_1():
         ({"budgets": {"random": 10}}, "'random', which is not a trained agent"),
         ({"budgets": {"q-learning": 0}}, "the budget of q-learning must be an integer of at least 1"),
         ({"threads": 0}, "'threads' must be an integer of at least 1"),
+        ({"model": ""}, "'model' must be a registered model name, Hub name or folder"),
+        ({"model": ["gpt2"]}, "'model' must be"),
         ([1, 2], "a spec must be a table/object"),
     ],
 )
@@ -149,6 +151,27 @@ def test_an_agent_named_for_envs_it_does_not_fit_is_an_error_unnamed_ones_are_le
         SpecError, match="agent 'textppo' fits none of the envs TicTacToe-v0; it fits TextGeneration-v0"
     ):
         spec.cells()
+
+
+def test_the_model_keys_only_the_lm_agents_cells_and_older_results_are_the_embedded_lms(tmp_path):
+    spec = spec_from_mapping({"model": "smollm2-135m-instruct", "seeds": [0]})
+    assert spec.model == "smollm2-135m-instruct" and spec_from_mapping({}).model is None
+    models = {(cell.agent, cell.env_id): cell.model for cell in spec.cells()[0]}
+    assert models[("default-lm", "text_envs/TextGeneration-v0")] == "smollm2-135m-instruct"
+    assert models[("textppo", "text_envs/TextGeneration-v0")] == "smollm2-135m-instruct"
+    assert models[("default-lm", "text_envs/TicTacToeText-v0")] == "smollm2-135m-instruct"
+    assert (
+        models[("minimax", "text_envs/TicTacToe-v0")] is None
+        and models[("random", "text_envs/TicTacToeText-v0")] is None
+    )
+    # A results file written before cells had a model: its rows are the embedded LM's cells, found again.
+    embedded = spec_from_mapping({"agents": ["default-lm"], "envs": ["TextGeneration-v0"], "seeds": [0], "episodes": 2})
+    (cell,) = embedded.cells()[0]
+    old_row = {"agent": cell.agent, "env": cell.env_id, "seed": 0, "episodes": 2, "budget": None, "score": 1.0}
+    (tmp_path / "results.json").write_text(json.dumps([old_row]))
+    store = ResultsStore(tmp_path)
+    assert cell in store and store[cell]["score"] == 1.0
+    assert spec_from_mapping({"model": "gpt2"}, base=embedded).cells()[0][0] not in store  # another model: a new cell
 
 
 def test_spec_files(tmp_path):

@@ -146,6 +146,10 @@ def test_benchmark_flags_override_the_spec():
     from text_envs_agents.benchmark import BenchmarkSpec
 
     assert benchmark.spec_from_args(benchmark.Args()).seeds == BenchmarkSpec().seeds
+    assert benchmark.spec_from_args(benchmark.Args()).model is None
+    assert benchmark.spec_from_args(parse(benchmark.Args, ["--model", "smollm2-135m-instruct"], None)).model == (
+        "smollm2-135m-instruct"
+    )
 
 
 def test_train_help_lists_every_text_ppo_setting_and_lora(capsys, monkeypatch):
@@ -187,6 +191,7 @@ def test_train_flags_reach_the_configs():
     assert config.lora == {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": ["c_attn", "c_proj"]}
     assert args.sb3_ppo.learning_rate == 1e-5
     assert train.lora_kwargs(train.parse_args(["--lora-r", "0"])) is None
+    assert train.parse_args([]).device == "auto" and train.parse_args(["--device", "cpu"]).device == "cpu"
     with pytest.raises(SystemExit):
         train.parse_args(["--algo", "sb3_ppo"])  # choices are spelled with hyphens
 

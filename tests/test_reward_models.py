@@ -107,6 +107,17 @@ def test_hugging_face_classifier_adapter(tiny_classifier):
         ClassifierRewardModel(tiny_classifier / "missing")
 
 
+def test_classifier_runs_on_its_device_and_scores_as_before(tiny_classifier):
+    prompts, completions = ["a", "b"], ["I loved it.", "I hated it."]
+    on_cpu = ClassifierRewardModel(tiny_classifier, label="positive", device="cpu")
+    assert on_cpu.device == torch.device("cpu") and {p.device for p in on_cpu.model.parameters()} == {on_cpu.device}
+    scores = on_cpu(prompts, completions)
+    assert scores.dtype == np.float32 and ((0 < scores) & (scores < 1)).all()
+    auto = ClassifierRewardModel(tiny_classifier, label="positive")  # "auto": the CPU here, unless CUDA is present
+    assert auto.device == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    np.testing.assert_allclose(auto(prompts, completions), scores, rtol=1e-5)
+
+
 def test_bce_training_from_labels_reaches_high_held_out_accuracy(review_sets, tmp_path):
     positive, negative = review_sets
     data = [(t, 1) for t in positive] + [(t, 0) for t in negative]

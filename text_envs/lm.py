@@ -54,6 +54,23 @@ def _why(source: str | Path, what: str) -> str:
     return "not a local directory, and not found on (or not reachable from) the Hugging Face Hub"
 
 
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"``: CUDA when present, else the CPU; anything else as ``torch.device`` reads it (``"cuda:1"``).
+
+    A CUDA device on a machine without CUDA is refused here, naming the argument, rather than at the first
+    tensor moved there.
+    """
+    resolved = torch.device("cuda" if torch.cuda.is_available() else "cpu") if str(device) == "auto" else None
+    if resolved is None:
+        try:
+            resolved = torch.device(device)
+        except (RuntimeError, TypeError) as error:
+            raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r} asks for CUDA, which this machine lacks: use 'auto' or 'cpu'")
+    return resolved
+
+
 def unwrap_peft(model: torch.nn.Module) -> torch.nn.Module:
     """The model inside a ``peft`` wrapper (its modules carry the injected adapters); other models as they are."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model

@@ -18,10 +18,15 @@ the envs they fit:
 | minimax | perfect play | - | reads the board, writes the digit | - |
 | q-learning | trained | - | - | 1,000,000 agent moves |
 | maskable-ppo | trained | - | - | 100,000 agent moves |
-| default-lm | - | the embedded LM, sampled | the same LM as an SB3 policy, greedy, zero-shot | - |
+| default-lm | - | the spec's LM, sampled | the same LM as an SB3 policy, greedy, zero-shot | - |
 | textppo | - | trained against the default reward model | - | 60 iterations of 32 episodes |
 
 Your own agents and envs join these: see "Your own agents and envs" below.
+
+The LM agents (default-lm, textppo) run the spec's ``model`` (``--model``): the embedded LM by default,
+or a registered name (:mod:`text_envs.models`, e.g. ``"smollm2-135m-instruct"``), Hub name or folder;
+the TextGeneration-v0 and TicTacToeText-v0 envs of their cells read that model's tokenizer, and the
+KL of the TextGeneration-v0 cells is to that model untrained.
 
 Tic-Tac-Toe agents train as ``text-envs-train-tictactoe`` does (against minimax playing randomly
 half the time, alternating sides); MaskablePPO gets half its 200k-move default to fit the time

@@ -82,11 +82,14 @@ class EnvInfo:
 
 @dataclass(frozen=True)
 class CellContext:
-    """What one cell's runner is given: the seed, the evaluation episodes and the training budget (None: untrained)."""
+    """What one cell's runner is given: the seed, the evaluation episodes, the training budget (None: untrained)
+    and, for an agent that :attr:`~AgentInfo.uses_model`, its LM (a registered name, Hub name or folder; None:
+    the embedded LM)."""
 
     seed: int
     episodes: int
     budget: int | None
+    model: str | None = None
 
     @property
     def eval_seed(self) -> int:
@@ -114,6 +117,8 @@ class AgentInfo:
     runners: Mapping[str, Runner]
     default_budget: int | None = None
     budget_unit: str = ""
+    uses_model: bool = False
+    """Whether the agent runs the spec's ``model`` (its cells then differ by model)."""
 
     @property
     def trained(self) -> bool:
@@ -198,22 +203,29 @@ def _through_text(make_agent: Callable[[int], Agent]) -> Runner:
 
 
 def _default_lm_tictactoe_text(context: CellContext) -> CellResult:
-    """The embedded LM as the stable-baselines3 policy that PPO would train (greedy), zero-shot."""
+    """The cell's LM as the stable-baselines3 policy that PPO would train (greedy), zero-shot, on its own tokenizer."""
     from text_envs.tictactoe.text_env import TicTacToeTextEnv
     from text_envs_agents.sb3.policy import LMActorCriticPolicy
 
-    spaces_env = TicTacToeTextEnv()
-    policy = LMActorCriticPolicy(spaces_env.observation_space, spaces_env.action_space, lr_schedule=lambda _: 0.0)
-    return CellResult(_evaluate_tictactoe_text(policy, context.episodes, context.eval_seed))
+    spaces_env = TicTacToeTextEnv(tokenizer=context.model)
+    policy = LMActorCriticPolicy(
+        spaces_env.observation_space,
+        spaces_env.action_space,
+        lr_schedule=lambda _: 0.0,
+        model_name_or_path=context.model,
+    )
+    games = evaluate_tictactoe_text(policy, "random", context.episodes, context.eval_seed, tokenizer=context.model)
+    return CellResult(_game_metrics(games))
 
 
 # ----------------------------------------------------------------------------------------- text generation
-def _text_env(num_envs: int, prompts: str):
+def _text_env(num_envs: int, prompts: str, model: str | None):
+    """The TextGeneration envs of the cells: the default reward model, the tokenizer of the cell's ``model``."""
     from text_envs.generation.vector_env import TextGenerationVectorEnv
     from text_envs.rewards.trained import default_reward_model
 
     return TextGenerationVectorEnv(
-        num_envs, prompts=prompts, reward_model=default_reward_model(), max_new_tokens=MAX_NEW_TOKENS
+        num_envs, tokenizer=model, prompts=prompts, reward_model=default_reward_model(), max_new_tokens=MAX_NEW_TOKENS
     )
 
 
@@ -227,18 +239,18 @@ def _text_metrics(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def _default_lm_text_generation(context: CellContext) -> CellResult:
-    """The embedded LM untrained: the reference every RLHF run starts from (its KL to itself is 0)."""
+    """The cell's LM untrained: the reference every RLHF run starts from (its KL to itself is 0)."""
     from text_envs.defaults import DEFAULT_PROMPTS_TEST
     from text_envs.lm import load_causal_lm
     from text_envs.rewards.lexicon import lexicon_sentiment_reward
     from text_envs_agents.llm.evaluation import evaluate_lm
     from text_envs_agents.llm.rollout import sequence_logprobs
 
-    model = load_causal_lm(None)
+    model = load_causal_lm(context.model)
     metrics, _ = evaluate_lm(
         model,
         lambda batch: sequence_logprobs(model, batch),
-        _text_env(context.episodes, str(DEFAULT_PROMPTS_TEST)),
+        _text_env(context.episodes, str(DEFAULT_PROMPTS_TEST), context.model),
         context.eval_seed,
         lexicon_sentiment_reward,
     )
@@ -253,7 +265,8 @@ def _textppo_text_generation(context: CellContext) -> CellResult:
 
     assert context.budget is not None
     trainer = TextPPO(
-        _text_env(TEXT_BATCH_SIZE, str(DEFAULT_PROMPTS_TRAIN)),
+        _text_env(TEXT_BATCH_SIZE, str(DEFAULT_PROMPTS_TRAIN), context.model),
+        context.model,
         config=TextPPOConfig(kl_coef=KL_COEF, seed=context.seed),
     )
     curve: list[tuple[int, float]] = []
@@ -268,7 +281,9 @@ def _textppo_text_generation(context: CellContext) -> CellResult:
     trainer.learn(iterations=context.budget, callback=record)
     train_seconds = time.perf_counter() - start
     metrics, _ = trainer.evaluate(
-        _text_env(context.episodes, str(DEFAULT_PROMPTS_TEST)), context.eval_seed, lexicon_sentiment_reward
+        _text_env(context.episodes, str(DEFAULT_PROMPTS_TEST), context.model),
+        context.eval_seed,
+        lexicon_sentiment_reward,
     )
     trainer.close()
     return CellResult(_text_metrics(metrics), train_seconds, curve)
@@ -368,15 +383,19 @@ AGENTS: dict[str, AgentInfo] = {
         ),
         AgentInfo(
             "default-lm",
-            "the embedded pretrained LM, untrained (sampling on TextGeneration-v0, greedy on TicTacToeText-v0)",
+            "the spec's LM (default: the embedded one), untrained (sampling on TextGeneration-v0, greedy on "
+            "TicTacToeText-v0)",
             {TEXT_GENERATION: _default_lm_text_generation, TICTACTOE_TEXT: _default_lm_tictactoe_text},
+            uses_model=True,
         ),
         AgentInfo(
             "textppo",
-            f"the embedded LM fine-tuned by TextPPO against the default reward model, β = {KL_COEF}",
+            f"the spec's LM (default: the embedded one) fine-tuned by TextPPO against the default reward model, "
+            f"β = {KL_COEF}",
             {TEXT_GENERATION: _textppo_text_generation},
             default_budget=60,
             budget_unit=f"iterations of {TEXT_BATCH_SIZE} episodes",
+            uses_model=True,
         ),
     )
 }

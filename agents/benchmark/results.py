@@ -22,7 +22,7 @@ import numpy as np
 from text_envs_agents.benchmark.registry import AGENTS, ENVS
 from text_envs_agents.benchmark.spec import Cell
 
-KEY_FIELDS = ("agent", "env", "seed", "episodes", "budget")
+KEY_FIELDS = ("agent", "env", "seed", "episodes", "budget", "model")
 TIMING_FIELDS = ("train_seconds", "seconds", "finished_at")
 
 # Two-sided 95% quantiles of Student's t for 1 to 30 degrees of freedom (scipy.stats.t.ppf(0.975, df)).
@@ -64,12 +64,13 @@ def confidence_interval(values: Sequence[float]) -> tuple[float, float]:
 
 
 def row_key(row: dict[str, Any]) -> tuple:
-    return tuple(row[field] for field in KEY_FIELDS)
+    """A row's cell key; rows written before cells had a ``model`` are the embedded LM's (``None``)."""
+    return tuple(row[field] if field != "model" else row.get(field) for field in KEY_FIELDS)
 
 
 def cell_row(cell: Cell) -> dict[str, Any]:
     """The key fields of ``cell``'s result row."""
-    return dict(zip(KEY_FIELDS, (cell.agent, cell.env_id, cell.seed, cell.episodes, cell.budget), strict=True))
+    return dict(zip(KEY_FIELDS, cell.key, strict=True))
 
 
 class ResultsStore:
@@ -145,16 +146,16 @@ def _format(mean: float, half_width: float, decimals: int) -> str:
 
 def markdown_table(cells: Sequence[Cell], rows: Sequence[dict[str, Any]]) -> str:
     """One table per env: an agent per line, each metric as mean ± 95% CI over the seeds (cells and rows align)."""
-    by_group: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    by_group: dict[tuple[str, str, str | None], list[dict[str, Any]]] = {}
     for cell, row in zip(cells, rows, strict=True):
-        by_group.setdefault((cell.env_id, cell.agent), []).append(row)
+        by_group.setdefault((cell.env_id, cell.agent, cell.model), []).append(row)
     sections = []
     for env_id, info in ENVS.items():
-        groups = [(agent, group) for (env, agent), group in by_group.items() if env == env_id]
+        groups = [(agent, model, group) for (env, agent, model), group in by_group.items() if env == env_id]
         if not groups:
             continue
         columns = (info.score, *info.columns)
-        episodes = sorted({row["episodes"] for _, group in groups for row in group})
+        episodes = sorted({row["episodes"] for _, _, group in groups for row in group})
         lines = [
             f"### {info.name}",
             "",
@@ -163,7 +164,7 @@ def markdown_table(cells: Sequence[Cell], rows: Sequence[dict[str, Any]]) -> str
             "| agent | training budget | seeds | " + " | ".join(c.label for c in columns) + " | train s |",
             "|---|---:|---:|" + "---:|" * (len(columns) + 1),
         ]
-        for agent, group in groups:
+        for agent, model, group in groups:
             budget = group[0]["budget"]
             values = []
             for column in columns:
@@ -172,7 +173,8 @@ def markdown_table(cells: Sequence[Cell], rows: Sequence[dict[str, Any]]) -> str
                 values.append(f"**{text}**" + (" (n=1)" if len(group) == 1 else "") if column is info.score else text)
             train = confidence_interval([row["train_seconds"] for row in group])[0]
             budget_text = "-" if budget is None else f"{budget:,} {AGENTS[agent].budget_unit}"
-            lines.append(f"| {agent} | {budget_text} | {len(group)} | " + " | ".join(values) + f" | {train:.0f} |")
+            label = agent if model is None else f"{agent} ({model})"
+            lines.append(f"| {label} | {budget_text} | {len(group)} | " + " | ".join(values) + f" | {train:.0f} |")
         sections.append("\n".join(lines))
     note = "Mean ± half-width of the 95% confidence interval over seeds (Student's t); n=1: no interval."
     return "\n\n".join([note, *sections]) + "\n"

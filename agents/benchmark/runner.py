@@ -49,7 +49,7 @@ def run_cell(cell: Cell, threads: int) -> dict[str, Any]:
     start = time.perf_counter()
     with torch_threads(1 if ENVS[cell.env_id].small_models else threads):
         torch.manual_seed(cell.seed)
-        result = AGENTS[cell.agent].runners[cell.env_id](CellContext(cell.seed, cell.episodes, cell.budget))
+        result = AGENTS[cell.agent].runners[cell.env_id](CellContext(cell.seed, cell.episodes, cell.budget, cell.model))
     return {
         **cell_row(cell),
         **result.metrics,

@@ -10,6 +10,8 @@ comments are for this description only)::
       "episodes": 500,                                  # or {"TicTacToe-v0": 500}; default: per env
       "budgets": {"q-learning": 200000},                # training budget per trained agent; default: per agent
       "threads": 1,                                     # torch threads of the LLM cells
+      "model": "smollm2-135m-instruct",                 # the LM agents' model (default-lm, textppo): a registered
+                                                        # name, Hub name or folder; default: the embedded LM
       "custom_envs": {                                  # your envs, registered when the spec loads
         "MyEnv-v0": {"entry": "my_pkg.envs:make_env", "episodes": 100, "evaluation": "episode_return"},
         "CartPole-v1": {}                               # a registered Gymnasium id needs no entry
@@ -27,6 +29,9 @@ table of :func:`~text_envs_agents.benchmark.custom.register_env`'s arguments (``
 ``episodes``, ``kwargs``, ``max_episode_steps``, ``score_label``); a ``custom_agents`` value is an entry
 or a table of :func:`~text_envs_agents.benchmark.custom.register_agent`'s (``entry``, ``envs``,
 ``budget``, ``budget_unit``, ``description``). Loading the spec registers them for the whole process.
+
+``model`` is part of the LM agents' cells only (a cell of another model is a new cell; the Tic-Tac-Toe
+agents' cells do not depend on it), and the envs those cells run on take their tokenizer from it.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from typing import Any
 from text_envs_agents.benchmark import custom
 from text_envs_agents.benchmark.registry import AGENTS, ENVS, TICTACTOE, env_id_for
 
-SPEC_KEYS = ("agents", "envs", "seeds", "episodes", "budgets", "threads", "custom_envs", "custom_agents")
+SPEC_KEYS = ("agents", "envs", "seeds", "episodes", "budgets", "threads", "model", "custom_envs", "custom_agents")
 _CUSTOM_ENV_KEYS = ("entry", "evaluation", "episodes", "kwargs", "max_episode_steps", "score_label")
 _CUSTOM_AGENT_KEYS = ("entry", "envs", "budget", "budget_unit", "description")
 
@@ -51,29 +56,36 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class Cell:
-    """One agent on one env with one seed: the unit the benchmark trains, evaluates, and resumes."""
+    """One agent on one env with one seed: the unit the benchmark trains, evaluates, and resumes.
+
+    ``model`` is the LM of an agent that runs one (:attr:`AgentInfo.uses_model`; ``None``: the embedded
+    LM), and ``None`` for every other agent.
+    """
 
     agent: str
     env_id: str
     seed: int
     episodes: int
     budget: int | None
+    model: str | None = None
 
     @property
-    def key(self) -> tuple[str, str, int, int, int | None]:
-        """What identifies a finished cell in the results: a changed episode count or budget is a new cell."""
-        return (self.agent, self.env_id, self.seed, self.episodes, self.budget)
+    def key(self) -> tuple[str, str, int, int, int | None, str | None]:
+        """What identifies a finished cell in the results: a changed episode count, budget or model is a new cell."""
+        return (self.agent, self.env_id, self.seed, self.episodes, self.budget, self.model)
 
     @property
     def name(self) -> str:
-        return f"{self.agent} on {ENVS[self.env_id].name}, seed {self.seed}"
+        model = "" if self.model is None else f" ({self.model})"
+        return f"{self.agent}{model} on {ENVS[self.env_id].name}, seed {self.seed}"
 
 
 @dataclass(frozen=True)
 class BenchmarkSpec:
     """Agents × envs × seeds, with per-env episodes and per-agent budgets (missing: the registry's defaults).
 
-    ``agents=None`` (the default) means every registered agent that fits one of ``envs``.
+    ``agents=None`` (the default) means every registered agent that fits one of ``envs``; ``model=None``
+    the embedded LM for the LM agents.
     """
 
     agents: tuple[str, ...] | None = None
@@ -82,6 +94,7 @@ class BenchmarkSpec:
     episodes: Mapping[str, int] = field(default_factory=dict)
     budgets: Mapping[str, int] = field(default_factory=dict)
     threads: int = 1
+    model: str | None = None
 
     def episodes_for(self, env_id: str) -> int:
         return self.episodes.get(env_id, ENVS[env_id].default_episodes)
@@ -112,8 +125,9 @@ class BenchmarkSpec:
                 if env_id not in fitting
             ]
             budget = self.budget_for(agent)
+            model = self.model if info.uses_model else None
             cells += [
-                Cell(agent, env_id, seed, self.episodes_for(env_id), budget)
+                Cell(agent, env_id, seed, self.episodes_for(env_id), budget, model)
                 for env_id in fitting
                 for seed in self.seeds
             ]
@@ -171,6 +185,7 @@ def spec_from_mapping(data: Any, where: str = "spec", base: BenchmarkSpec | None
         episodes=_episodes(data.get("episodes"), where, spec.episodes),
         budgets=_budgets(data.get("budgets"), where, spec.budgets),
         threads=_positive_int(data.get("threads", spec.threads), "'threads'", where),
+        model=_model(data.get("model", spec.model), where),
     )
 
 
@@ -243,6 +258,18 @@ def _is_int(value: Any) -> bool:
 def _positive_int(value: Any, what: str, where: str, minimum: int = 1) -> int:
     if not _is_int(value) or value < minimum:
         raise SpecError(f"{where}: {what} must be an integer of at least {minimum}, got {value!r}")
+    return value
+
+
+def _model(value: Any, where: str) -> str | None:
+    """The spec's ``model``: None (the embedded LM) or a non-empty name or path, as :func:`text_envs.lm.load_causal_lm`
+    takes it (a registered name, a Hub name, a folder); whether it loads is found when its first cell runs."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(
+            f"{where}: 'model' must be a registered model name, Hub name or folder (a non-empty string), got {value!r}"
+        )
     return value
 
 

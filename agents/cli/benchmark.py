@@ -5,6 +5,7 @@
     text-envs-benchmark --spec spec.json --output-dir runs/my_benchmark      # or a .toml spec
     text-envs-benchmark --agents random minimax q-learning --envs TicTacToe-v0 --seeds 0 1 2 3 4 5 6 7
     text-envs-benchmark --budgets maskable-ppo 200000 --episodes 2000
+    text-envs-benchmark --agents default-lm textppo --model smollm2-135m-instruct   # a registered LM
     text-envs-benchmark --list                  # the agents, the envs each fits, their default budgets
 
 Flags override the keys of ``--spec`` (or of the quick spec); an empty flag keeps the spec's value. Each
@@ -44,6 +45,9 @@ class Args:
     """training budgets as agent-budget pairs, e.g. q-learning 200000 textppo 10 (empty: the spec's)"""
     threads: int = 0
     """torch threads of the LLM cells (0: the spec's; the built-in spec: 1)"""
+    model: str = ""
+    """the LM agents' model: a registered name (e.g. smollm2-135m-instruct), Hub name or folder (empty: the spec's;
+    the built-in spec: the embedded LM)"""
     output_dir: str = "runs/benchmark"
     """results, table and plots (finished cells there are skipped)"""
     progress_bar: bool = True
@@ -66,6 +70,7 @@ def spec_from_args(args: Args) -> Any:
         "episodes": args.episodes or None,
         "budgets": dict(args.budgets) or None,
         "threads": args.threads or None,
+        "model": args.model or None,
     }
     base = load_spec(args.spec) if args.spec else QUICK_SPEC if args.quick else BenchmarkSpec()
     spec = spec_from_mapping({k: v for k, v in overrides.items() if v is not None}, "command line", base)

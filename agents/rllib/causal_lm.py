@@ -57,9 +57,18 @@ class CausalLMTorchRLModule(TorchRLModule, ValueFunctionAPI):
     RLlib's env runners call the module with observations only, so every sampling step re-reads
     the whole context: no KV cache across steps (the SB3 policy and :class:`agents.TextPPO` have one).
 
+    ## Device
+    RLlib owns placement, so the module takes no ``device``: it is built on the CPU, and RLlib moves
+    it (the LM and the value head) where it runs: a learner's GPU with
+    ``config.learners(num_gpus_per_learner=1)``, an env runner's CPU otherwise. RLlib hands the
+    module its batches on that device; every tensor the module makes (the trimmed ids and mask,
+    the position ids) is computed from them, so it stays there.
+
     ## ``model_config``
-    - ``model_name_or_path``: Hub name or local directory of the causal LM; absent or ``None``: the
-      embedded default LM (:func:`text_envs.lm.load_causal_lm`; ``trust_remote_code`` stays off).
+    - ``model_name_or_path``: registered name (:mod:`text_envs.models`, e.g.
+      ``"smollm2-135m-instruct"``), Hub name or local directory of the causal LM; absent or
+      ``None``: the embedded default LM (:func:`text_envs.lm.load_causal_lm`; ``trust_remote_code``
+      stays off).
     """
 
     def setup(self) -> None:

@@ -95,12 +95,16 @@ def ppo_config(
       (:class:`CausalLMTorchRLModule`).
     - ``env_config``: keyword arguments of the env (e.g. ``{"opponent": "minimax"}``; for text,
       ``reward_model`` must be picklable: RLlib ships it to every env runner).
-    - ``model_config``: merged over the env's module settings (e.g. ``{"model_name_or_path": ...}``).
+    - ``model_config``: merged over the env's module settings (e.g. ``{"model_name_or_path": ...}``, a
+      registered name, Hub name or folder).
     - ``num_env_runners``: EnvRunner actors sampling in parallel, one CPU each (0: sample in the
       driver); ``num_envs_per_env_runner``: envs each runner steps as one batch.
     - ``seed``: RLlib's seed (modules, env resets, runners).
     - ``**training``: anything of ``PPOConfig.training`` (``train_batch_size_per_learner``,
       ``minibatch_size``, ``num_epochs``, ``lr``...) over the env's defaults.
+
+    Devices are RLlib's to set on the returned config: ``.learners(num_gpus_per_learner=1)`` runs the
+    update on a GPU (the modules need no ``device`` of their own; see :class:`CausalLMTorchRLModule`).
 
     The env's creator is registered with Ray (``register_env``) as ``text_envs_rllib/<env>``, the
     name the config gives RLlib. The env runners fetch the creator from Ray and unpickle it, which

@@ -48,6 +48,17 @@ class LMActorCriticPolicy(ActorCriticPolicy):
       ``action_net`` is built; ``net_arch``, ``activation_fn`` and ``ortho_init`` are accepted and
       ignored. The optimizer gets the trainable parameters: the LM (or its LoRA adapters) and the value head.
 
+    ## Device
+    SB3 places the policy: ``PPO(LMActorCriticPolicy, env, device="auto"|"cpu"|"cuda")`` builds it on
+    the CPU and moves it (LM, LoRA adapters, value head) with ``.to(device)``; ``policy.device`` is
+    its parameters' device. Everything the policy computes follows the observations SB3 hands it,
+    which SB3 puts on that device once per step (``obs_as_tensor``): the KV cache is made from the
+    LM's own outputs, sampling draws on the logits' device, and no tensor goes back to the CPU in
+    ``forward`` but the sampled tokens' log-probs for ``logprob_callback`` (once per step, for the
+    whole batch, as the env needs them; IncrementalLM reads a few scalars per call to pick its
+    path). A move after the cache was filled is seen by IncrementalLM's parameter check and
+    refills it.
+
     ## Speed
     Rollout calls (``forward``, ``predict``, ``predict_values``, ``get_distribution``, under SB3's
     ``no_grad``) go through :class:`~text_envs_agents.llm.incremental.IncrementalLM`, which feeds only the newest
@@ -67,9 +78,10 @@ class LMActorCriticPolicy(ActorCriticPolicy):
         model.learn(10_000)
 
     ## Arguments (``policy_kwargs``)
-    - ``model_name_or_path``: Hub name or local directory of the causal LM; ``None`` the embedded
-      default LM. Loaded with :func:`text_envs.lm.load_causal_lm`; ``PPO.load`` loads it again
-      and then the saved weights over it.
+    - ``model_name_or_path``: registered name (:mod:`text_envs.models`, e.g.
+      ``"smollm2-135m-instruct"``), Hub name or local directory of the causal LM; ``None`` the
+      embedded default LM. Loaded with :func:`text_envs.lm.load_causal_lm`; ``PPO.load`` loads it
+      again and then the saved weights over it.
     - ``use_cache`` (True): reuse the KV cache across rollout steps; False re-reads every context.
     - ``lora``: ``None``, or keyword arguments of ``peft.LoraConfig`` (e.g. ``{"r": 8, "lora_alpha":
       16}``): only the LoRA adapters and the value head are trained. Needs ``pip install peft``.

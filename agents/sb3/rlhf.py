@@ -72,7 +72,9 @@ def make_rlhf_vec_env(
 ) -> VecEnv:
     """``n_envs`` ``KLPenalty(TextGenerationEnv(**env_kwargs), reference_model, beta)`` envs in a ``DummyVecEnv``.
 
-    ``beta`` is in reward units per nat; ``reference_model`` is shared by the envs and must not train.
+    ``beta`` is in reward units per nat; ``reference_model`` is shared by the envs and must not train. The
+    KL penalty runs on ``reference_model``'s device: put it where the policy is (what :func:`train_sb3_rlhf`
+    does with its ``device``).
     ``shaping`` (a :func:`~text_envs.shaping.parse_shaping` spec such as ``"LengthTerm(coef=0.01)"``) adds
     further pieces above the KL penalty, each env its own, in a :class:`~text_envs.shaping.ShapingWrapper`
     each: the pieces TextPPO takes as ``shaping=``, giving the same rewards for stateless pieces. A stateful
@@ -110,6 +112,7 @@ def train_sb3_rlhf(
     tensorboard_log: str | Path | None = None,
     progress_bar: bool = False,
     callback: Callable | None = None,
+    device: str = "auto",
 ) -> tuple[BaseAlgorithm, torch.nn.Module]:
     """Fine-tune a causal LM with stock SB3 ``PPO`` or ``A2C`` against ``env_kwargs``'s reward model, KL-penalised.
 
@@ -117,8 +120,9 @@ def train_sb3_rlhf(
         algo: ``"ppo"`` or ``"a2c"``.
         env_kwargs: keyword arguments of :class:`~text_envs.TextGenerationEnv` (``reward_model``,
             ``prompts``, ``max_new_tokens``, ...). ``tokenizer`` defaults to ``model``, which must share it.
-        model: Hugging Face causal LM name or local folder; ``None`` the embedded default LM. It is
-            loaded twice: the policy, and the frozen reference of the KL penalty.
+        model: registered name (:mod:`text_envs.models`), Hugging Face causal LM name or local folder;
+            ``None`` the embedded default LM. It is loaded twice: the policy, and the frozen reference
+            of the KL penalty.
         beta: KL coefficient β (reward units per nat) of every token's ``-β·kl_t``.
         shaping: further shaping pieces above the KL penalty, a :func:`~text_envs.shaping.parse_shaping` spec.
         timesteps: env steps (generated tokens) to train for, over all envs.
@@ -130,11 +134,15 @@ def train_sb3_rlhf(
         tensorboard_log: SB3's TensorBoard folder, or ``None``.
         progress_bar: SB3's progress bar (needs ``tqdm`` and ``rich``).
         callback: an SB3 callback passed to ``learn``.
+        device: SB3's ``device`` (``"auto"``: CUDA when present, ``"cpu"``, ``"cuda"``...): where the policy
+            and the KL penalty's reference model run. The env's reward model is placed by whoever built it
+            (``env_kwargs["reward_model"]``).
 
     Returns:
         The trained SB3 model (save it with ``model.save(path)``) and its LM, a Hugging Face model.
     """
     from stable_baselines3 import A2C, PPO
+    from stable_baselines3.common.utils import get_device
 
     from text_envs.lm import load_causal_lm
     from text_envs_agents.sb3.policy import LMActorCriticPolicy, send_logprobs_to
@@ -146,7 +154,7 @@ def train_sb3_rlhf(
         raise TypeError(f"{algo} takes {SETTINGS[algo].__name__}, got {type(settings).__name__}")
     model = None if model is None or str(model) == "" else str(model)
     env_kwargs = {"tokenizer": model, **env_kwargs}
-    reference = load_causal_lm(model).eval().requires_grad_(False)
+    reference = load_causal_lm(model).to(get_device(device)).eval().requires_grad_(False)
     vec_env = make_rlhf_vec_env(
         env_kwargs, reference_model=reference, beta=beta, n_envs=n_envs, seed=seed, shaping=shaping
     )
@@ -154,6 +162,7 @@ def train_sb3_rlhf(
         LMActorCriticPolicy,
         vec_env,
         seed=seed,
+        device=device,
         tensorboard_log=None if tensorboard_log is None else str(tensorboard_log),
         policy_kwargs=dict(model_name_or_path=model, lora=None if lora is None else dict(lora)),
         **asdict(settings),

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from text_envs.lm import resolve_device
+
 OUTPUTS = ("probability", "logit")
 
 
@@ -26,6 +28,8 @@ class ClassifierRewardModel:
     - ``include_prompt``: score ``(prompt, completion)`` as a text pair instead of the completion
       alone (most classifiers were trained on single texts, hence off by default).
     - ``batch_size`` texts per forward; ``max_length`` tokens per text, longer ones truncated.
+    - ``device`` (``"auto"``: CUDA when present): where the classifier runs. Each batch's tokens are
+      moved there once; the scores come back as a ``float32`` numpy array, once per call.
     """
 
     def __init__(
@@ -37,6 +41,7 @@ class ClassifierRewardModel:
         batch_size: int = 32,
         max_length: int = 512,
         trust_remote_code: bool = False,
+        device: str | torch.device = "auto",
     ):
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
@@ -47,6 +52,8 @@ class ClassifierRewardModel:
             ).eval()
         except (OSError, ValueError) as error:
             raise OSError(f"could not load a sequence classifier from {str(name_or_path)!r}: {error}") from error
+        self.device = resolve_device(device)
+        self.model.to(self.device)
         self.label_index = self._label_index(label)
         self.output = output
         self.include_prompt = include_prompt
@@ -77,10 +84,10 @@ class ClassifierRewardModel:
             pairs = (list(prompts[start : start + self.batch_size]), texts) if self.include_prompt else (texts,)
             tokens = self.tokenizer(
                 *pairs, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
-            )
+            ).to(self.device)
             logits = self.model(**tokens).logits
-            scores.append(self._from_logits(logits))
-        return torch.cat(scores).numpy().astype(np.float32) if scores else np.zeros(0, dtype=np.float32)
+            scores.append(self._from_logits(logits.float()))
+        return torch.cat(scores).cpu().numpy() if scores else np.zeros(0, dtype=np.float32)
 
     def _from_logits(self, logits: torch.Tensor) -> torch.Tensor:
         if self.output == "logit":

