@@ -32,8 +32,8 @@ def reference_model():
 
 @pytest.fixture
 def tiny_llama():
-    """A small randomly initialised Llama on the default LM's vocabulary: a causal LM that is not GPT-2,
-    for the code paths of architectures without slot decoding (its outputs are only compared, not used)."""
+    """A small randomly initialised Llama on the default LM's vocabulary: a causal LM that is not GPT-2 (it
+    decodes with ``LlamaDecoder``; its outputs are only compared, not used)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)

@@ -9,71 +9,8 @@ from text_envs_agents import IncrementalLM
 from text_envs_agents.llm import rollout as lm_rollout
 from text_envs_agents.llm.gpt2_decoding import GPT2Decoder, fuse_gelu_activations, supports_gpt2_decoding
 from text_envs_agents.llm.rollout import sample_episodes, sequence_logprobs
+from text_envs_agents.llm.slot_decoding import slot_decoder
 from text_envs_agents.text_ppo.trainer import PolicyWithValueHead
-
-
-@torch.no_grad()
-def last_position(model, token_lists):
-    """Next-token logits and final hidden state after each token list, one plain forward per list."""
-    logits, hidden = [], []
-    for tokens in token_lists:
-        output = model(input_ids=torch.tensor([tokens]), output_hidden_states=True)
-        logits.append(output.logits[0, -1])
-        hidden.append(output.hidden_states[-1][0, -1])
-    return torch.stack(logits), torch.stack(hidden)
-
-
-def right_padded(token_lists, pad=1):
-    width = max(len(tokens) for tokens in token_lists)
-    ids = torch.full((len(token_lists), width), pad)
-    for row, tokens in enumerate(token_lists):
-        ids[row, : len(tokens)] = torch.tensor(tokens)
-    return ids, torch.tensor([len(tokens) for tokens in token_lists])
-
-
-def check_against_plain_forwards(model, generator, steps=12):
-    """Prefill 5 rows of different lengths, then step them, restarting two rows half-way."""
-    contexts = [torch.randint(2, 900, (n,), generator=generator).tolist() for n in (3, 9, 1, 6, 4)]
-    decoder = GPT2Decoder(model, len(contexts), capacity=40)
-    with torch.no_grad():
-        outputs = decoder.prefill(torch.arange(len(contexts)), *right_padded(contexts))
-        for step in range(steps):
-            expected = last_position(model, contexts)
-            torch.testing.assert_close(outputs[0], expected[0], atol=1e-4, rtol=0)
-            torch.testing.assert_close(outputs[1], expected[1], atol=1e-4, rtol=0)
-            tokens = torch.randint(2, 900, (len(contexts),), generator=generator)
-            outputs = decoder.step(tokens)
-            for row, token in enumerate(tokens.tolist()):
-                contexts[row].append(token)
-            if step == steps // 2:
-                restarted = torch.tensor([1, 3])
-                fresh = [torch.randint(2, 900, (n,), generator=generator).tolist() for n in (7, 2)]
-                new_outputs = decoder.prefill(restarted, *right_padded(fresh))
-                for row, tokens_of_row, logits, hidden in zip(restarted.tolist(), fresh, *new_outputs, strict=True):
-                    contexts[row] = tokens_of_row
-                    outputs[0][row], outputs[1][row] = logits, hidden
-
-
-def test_decoder_matches_plain_forwards_through_steps_and_restarts():
-    check_against_plain_forwards(load_causal_lm().eval(), torch.Generator().manual_seed(0))
-
-
-def test_decoder_runs_lora_adapters_and_the_disabled_adapter_base():
-    from peft import LoraConfig, get_peft_model
-
-    config = LoraConfig(r=4, target_modules=["c_attn", "c_fc"], fan_in_fan_out=True, init_lora_weights=False)
-    model = get_peft_model(load_causal_lm(), config)
-    model.eval()
-    generator = torch.Generator().manual_seed(1)
-    check_against_plain_forwards(model, generator)
-    with model.disable_adapter():
-        check_against_plain_forwards(model, generator)
-    # The adapters change the outputs, so the two checks above compared different functions.
-    ids = torch.tensor([[5, 6, 7]])
-    with torch.no_grad():
-        adapted = model(input_ids=ids).logits
-        with model.disable_adapter():
-            assert not torch.allclose(adapted, model(input_ids=ids).logits)
 
 
 def test_other_architectures_are_refused_with_a_clear_error(tiny_llama):
@@ -90,9 +27,31 @@ def test_other_architectures_are_refused_with_a_clear_error(tiny_llama):
             decoder.step(torch.tensor([7]))
 
 
-@pytest.mark.parametrize("architecture", ["gpt2", "llama"])
+def short_window_mistral():
+    """A Llama-family model without slot decoding (its window is shorter than a rollout): Hugging Face's path."""
+    from transformers import MistralConfig, MistralForCausalLM
+
+    torch.manual_seed(0)
+    config = MistralConfig(
+        vocab_size=927,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        sliding_window=8,
+    )
+    return MistralForCausalLM(config).eval()
+
+
+@pytest.mark.parametrize("architecture", ["gpt2", "llama", "mistral-short-window"])
 def test_rollout_records_the_teacher_forced_logprobs_and_values(architecture, request):
-    model = load_causal_lm().eval() if architecture == "gpt2" else request.getfixturevalue("tiny_llama")
+    if architecture == "mistral-short-window":
+        model = short_window_mistral()
+        assert slot_decoder(model, 4, 32) is None
+    else:
+        model = load_causal_lm().eval() if architecture == "gpt2" else request.getfixturevalue("tiny_llama")
     policy = PolicyWithValueHead(model).eval()
     torch.nn.init.normal_(policy.value_head.weight)  # a zero head would make the value check vacuous
     env = TextGenerationVectorEnv(4, reward_model=lambda p, c: [0.0] * len(c), max_new_tokens=10)
@@ -161,13 +120,6 @@ def test_fused_gelu_computes_the_same_function():
         assert fuse_gelu_activations(model) == model.config.n_layer
         assert fuse_gelu_activations(model) == 0  # nothing left to swap
         torch.testing.assert_close(model(input_ids=ids).logits, before, atol=1e-5, rtol=0)
-
-
-def test_decoder_runs_lora_on_the_embeddings():
-    from peft import LoraConfig, get_peft_model
-
-    config = LoraConfig(r=4, target_modules=["wte"], init_lora_weights=False)
-    check_against_plain_forwards(get_peft_model(load_causal_lm(), config).eval(), torch.Generator().manual_seed(3))
 
 
 def test_windows_as_long_as_the_model_allows():

@@ -18,6 +18,7 @@ from text_envs.lm import load_causal_lm
 from text_envs.shaping import KLPenalty
 from text_envs_agents import IncrementalLM, LMActorCriticPolicy, send_logprobs_to
 from text_envs_agents.llm.gpt2_decoding import GPT2Decoder
+from text_envs_agents.llm.llama_decoding import LlamaDecoder
 
 # Stop tokens and a small context window make episodes end at different steps in different envs:
 # by a stop token, after max_new_tokens, or when the context is full.
@@ -91,14 +92,20 @@ def staggered_rollout(policy, autoreset_mode, steps=36, seed=3):
     return np.array(actions), np.array(values), np.array(log_probs), np.array(ends)
 
 
+@pytest.mark.parametrize("architecture", ["gpt2", "llama"])
 @pytest.mark.parametrize("autoreset_mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
-def test_cached_and_uncached_rollouts_take_the_same_actions(autoreset_mode):
+def test_cached_and_uncached_rollouts_take_the_same_actions(autoreset_mode, architecture, request, tmp_path):
     env = TextGenerationVectorEnv(5, reward_model=zero_reward, **STAGGERED)
-    policy = make_policy(env)
+    if architecture == "llama":
+        request.getfixturevalue("tiny_llama").save_pretrained(tmp_path)
+        policy = make_policy(env, model_name_or_path=tmp_path)
+    else:
+        policy = make_policy(env)
     with torch.no_grad():  # a value head that reads the hidden state, so values are compared too
         policy.value_net.weight.normal_()
     cached = staggered_rollout(policy, autoreset_mode)
     continued, recomputed = policy.lm.continued_rows, policy.lm.recomputed_rows
+    cache_type = type(policy.lm._states[5].kv_cache)
     policy.lm.use_cache = False
     uncached = staggered_rollout(policy, autoreset_mode)
 
@@ -110,11 +117,17 @@ def test_cached_and_uncached_rollouts_take_the_same_actions(autoreset_mode):
     np.testing.assert_allclose(cached[1], uncached[1], atol=1e-4)
     np.testing.assert_allclose(cached[2], uncached[2], atol=1e-4)
     np.testing.assert_array_equal(cached[3], uncached[3])
+    assert cache_type is (GPT2Decoder if architecture == "gpt2" else LlamaDecoder)
 
 
 @pytest.mark.parametrize(
     "architecture, merge_restarts, cache_type",
-    [("gpt2", False, GPT2Decoder), ("gpt2", True, DynamicCache), ("llama", False, DynamicCache)],
+    [
+        ("gpt2", False, GPT2Decoder),
+        ("gpt2", True, DynamicCache),
+        ("llama", False, LlamaDecoder),
+        ("llama", True, DynamicCache),
+    ],
 )
 @pytest.mark.parametrize("autoreset_mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
 def test_incremental_lm_matches_a_full_forward_for_every_row_at_every_step(

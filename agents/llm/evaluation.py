@@ -33,7 +33,8 @@ def evaluate_lm(
     sequence (the sum over sampled tokens of ``log π - log π_ref``, an unbiased estimate of
     KL(π‖π_ref)); the mean completion length in tokens.
     """
-    batch = sample_episodes(model, env, seed, torch.Generator().manual_seed(seed), temperature)
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    batch = sample_episodes(model, env, seed, generator, temperature)
     # Teacher-forced like the reference's (not the log-probs recorded while sampling, equal only to
     # rounding), so that a policy equal to its reference measures a KL of exactly 0.
     kl = ((sequence_logprobs(model, batch, temperature) - reference_logprobs(batch)) * batch.completion_mask).sum(1)

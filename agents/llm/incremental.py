@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from text_envs.lm import accepts_logits_to_keep, cache_keyword, positions_from_mask
-from text_envs_agents.llm.gpt2_decoding import GPT2Decoder, supports_gpt2_decoding
+from text_envs_agents.llm.kv_slots import SlotDecoder
+from text_envs_agents.llm.slot_decoding import slot_decoder
 
 try:  # transformers >= 4.56 keeps one cache layer object per decoder layer
     from transformers.cache_utils import DynamicLayer
@@ -84,8 +85,9 @@ class IncrementalLM(nn.Module):
     ``use_cache=False``, every call is a plain full forward of all ``L`` columns and the cache is
     neither read nor written.
 
-    **GPT-2 models** (the embedded default among them) keep their cache in a
-    :class:`~text_envs_agents.llm.gpt2_decoding.GPT2Decoder` instead, unless restarts are merged: one preallocated
+    **Models with a slot decoder** (GPT-2, the embedded default among them, and the Llama family:
+    :func:`~text_envs_agents.llm.slot_decoding.slot_decoder`) keep their cache in a
+    :class:`~text_envs_agents.llm.kv_slots.SlotDecoder` instead, unless restarts are merged: one preallocated
     slot per row holding that row's real tokens from column 0, so a continued row writes its new
     token's keys and values in place (no shifting, no concatenation) and a stale row's slot is
     refilled from its real tokens in a second, small call. The decision rules above are the same.
@@ -125,8 +127,6 @@ class IncrementalLM(nn.Module):
         self.merge_restarts = merge_restarts
         self.max_cached_batches = max_cached_batches
         self._cache_keyword, self._logits_to_keep = cache_keyword(model), accepts_logits_to_keep(model)
-        self._slot_decoding = supports_gpt2_decoding(model)
-        self._max_positions = getattr(model.config, "n_positions", 0) if self._slot_decoding else 0
         self._model_parameters = list(model.parameters())  # listed once: walking the modules each call is slow
         self._states: OrderedDict[int, _CacheState] = OrderedDict()
         self.continued_rows = 0
@@ -180,7 +180,7 @@ class IncrementalLM(nn.Module):
                 self.repeated_calls += 1
                 self._remember(batch, state)
                 return state.output
-            if len(stale_rows) < batch and isinstance(state.kv_cache, GPT2Decoder):
+            if len(stale_rows) < batch and isinstance(state.kv_cache, SlotDecoder):
                 if _left_padded(attention_mask):
                     output = self._slot_step(state.kv_cache, input_ids, attention_mask, stale_rows)
                     self.continued_rows += batch - len(stale_rows)
@@ -196,14 +196,15 @@ class IncrementalLM(nn.Module):
                     self._remember(batch, _CacheState(input_ids, attention_mask, kv_cache, output, parameters))
                     return output
 
-        if (
-            self._slot_decoding
-            and not self._merge(input_ids)
-            and _left_padded(attention_mask)
-            and input_ids.shape[1] <= self._max_positions
-        ):
-            decoder = GPT2Decoder(self.model, batch, input_ids.shape[1])
-            output = NextToken(*decoder.prefill_left_padded(torch.arange(batch), input_ids, attention_mask))
+        decoder = (
+            None
+            if self._merge(input_ids) or not _left_padded(attention_mask)
+            else slot_decoder(self.model, batch, input_ids.shape[1])
+        )
+        if decoder is not None:
+            output = NextToken(
+                *decoder.prefill_left_padded(torch.arange(batch, device=input_ids.device), input_ids, attention_mask)
+            )
             self.lm_calls += 1
             self.recomputed_rows += batch
             self._remember(batch, _CacheState(input_ids, attention_mask, decoder, output, parameters))
@@ -222,10 +223,10 @@ class IncrementalLM(nn.Module):
         return output
 
     def _slot_step(
-        self, decoder: GPT2Decoder, input_ids: torch.Tensor, attention_mask: torch.Tensor, stale_rows: torch.Tensor
+        self, decoder: SlotDecoder, input_ids: torch.Tensor, attention_mask: torch.Tensor, stale_rows: torch.Tensor
     ) -> NextToken:
         """Feed every row's newest token into its slot, then restart the stale rows' slots from their contexts."""
-        if len(stale_rows) and int(decoder.lengths.max()) >= decoder.capacity:
+        if len(stale_rows) and decoder.max_length >= decoder.capacity:
             decoder.reset_rows(stale_rows)  # a stale row's full slot: its step is overwritten by the refill anyway
         output = NextToken(*decoder.step(input_ids[:, -1]))
         self.lm_calls += 1

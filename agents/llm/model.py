@@ -1,4 +1,5 @@
-"""A trainable policy LM: LoRA adapters on a causal LM and the zero-initialised value head beside it.
+"""A trainable policy LM: LoRA adapters on a causal LM, the zero-initialised value head beside it, and
+gradient checkpointing for a policy kept in eval mode.
 
 Every LM policy (stable-baselines3's :class:`~text_envs_agents.sb3.LMActorCriticPolicy`,
 :class:`~text_envs_agents.text_ppo.TextPPO`, RLlib's :class:`~text_envs_agents.rllib.CausalLMTorchRLModule`)
@@ -9,8 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from gymnasium import spaces
 from torch import nn
+
+from text_envs.lm import unwrap_peft
 
 
 def value_head(hidden_size: int) -> nn.Linear:
@@ -32,6 +36,39 @@ def with_lora(model: nn.Module, lora: dict[str, Any]) -> nn.Module:
     except ImportError:
         raise ImportError("lora needs the peft package: pip install peft (or the text_envs[peft] extra)") from None
     return peft.get_peft_model(model, peft.LoraConfig(**{"task_type": "CAUSAL_LM", **lora}))
+
+
+def enable_gradient_checkpointing(model: nn.Module) -> None:
+    """Recompute each decoder layer's activations in the backward pass (Hugging Face's non-reentrant
+    activation checkpointing), for a policy that stays in eval mode.
+
+    Hugging Face checkpoints a layer only while the layer's ``training`` flag is set, and dropout reads
+    the same flags; so only the checkpointed layers' own flags are set, their submodules (attention
+    and MLP dropout) stay in eval mode. Refused for models that act on the layer's own flag otherwise
+    (dropout in the layer's own forward, as OPT's): a probe of two tiny forwards, with and without the
+    flags, must agree exactly.
+    """
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    base = unwrap_peft(model)
+    if hasattr(base, "activation_checkpointing_enable"):  # the newer name; transformers 5 deprecates the older
+        base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    layers = [m for m in base.modules() if isinstance(m, GradientCheckpointingLayer)]
+    if not layers:
+        raise ValueError(f"{type(base).__name__} has no layers that Hugging Face's gradient checkpointing recomputes")
+    probe = torch.tensor([[1, 2, 3]], device=next(base.parameters()).device)
+    with torch.no_grad():
+        plain = base(input_ids=probe, use_cache=False).logits
+        for layer in layers:
+            layer.training = True
+        flagged = base(input_ids=probe, use_cache=False).logits
+    if not torch.equal(plain, flagged):
+        raise ValueError(
+            f"gradient_checkpointing: {type(base).__name__}'s decoder layers change their outputs in training mode "
+            "(dropout in the layer's own forward), which the policy keeps off"
+        )
 
 
 def check_token_spaces(observation_space: spaces.Space, action_space: spaces.Space, owner: str) -> None:

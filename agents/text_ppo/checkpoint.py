@@ -3,10 +3,11 @@ rebuilds the run (the base model's name, the env's arguments).
 
 An optimizer's ``state_dict`` is a tree of tensors and plain values; :func:`flatten_state` splits
 it into named tensors (saved with safetensors) and a JSON skeleton (saved in the safetensors
-metadata), and :func:`unflatten_state` puts the two back together. :func:`read_checkpoint` checks a
-whole checkpoint directory from its JSON and safetensors headers before anything is built from it;
-:func:`model_record` / :func:`env_record` write down the base model and the env, :func:`build_env`
-rebuilds the env.
+metadata), and :func:`unflatten_state` puts the two back together. Tensors are saved from the CPU
+and loaded onto it, whatever device they lived on: the trainer copies them onto its own.
+:func:`read_checkpoint` checks a whole checkpoint directory from its JSON and safetensors headers
+before anything is built from it; :func:`model_record` / :func:`env_record` write down the base model
+and the env, :func:`build_env` rebuilds the env.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def flatten_state(state: Any, prefix: str = "") -> tuple[Any, dict[str, torch.Te
 
     def walk(value: Any, path: str) -> Any:
         if isinstance(value, torch.Tensor):
-            tensors[path] = value.detach().contiguous().clone()
+            tensors[path] = value.detach().to("cpu", copy=True).contiguous()
             return {_TENSOR: path}
         if isinstance(value, dict):
             return {
@@ -239,13 +240,16 @@ def env_record(env: Any) -> dict[str, Any]:
     """
     from text_envs.defaults import DEFAULT_PROMPTS_TRAIN
     from text_envs.generation.prompts import load_prompts
-    from text_envs.rewards.trained import default_reward, default_reward_model
+    from text_envs.rewards.trained import TrainedRewardModel, default_reward, default_reward_model
 
     task = env.task
     tokenizer = str(getattr(task.tokenizer, "name_or_path", "") or "")
     if not tokenizer:
         return {"unrecorded": "the env's tokenizer has no name_or_path"}
-    if task.reward_model is default_reward or task.reward_model is default_reward_model():
+    if task.reward_model is default_reward or (
+        isinstance(task.reward_model, TrainedRewardModel)
+        and task.reward_model is default_reward_model(task.reward_model.device)
+    ):
         reward_model = None
     else:
         reward_model = _importable_name(task.reward_model)
@@ -255,7 +259,7 @@ def env_record(env: Any) -> dict[str, Any]:
                 "the text_envs package, which a checkpoint cannot hold"
             }
     prompts = None if list(task.prompts) == load_prompts(DEFAULT_PROMPTS_TRAIN) else list(task.prompts)
-    stop_tokens = sorted(int(t) for t in task.stop_token_ids - {task.eos_token_id})
+    stop_tokens = sorted(int(t) for t in task.stop_token_ids - task.prompt_format.turn_end_token_ids)
     context_length = task.sequence_length if task.architecture == "causal" else None
     if context_length == task.max_prompt_tokens + task.max_new_tokens:
         context_length = None
@@ -270,6 +274,8 @@ def env_record(env: Any) -> dict[str, Any]:
         "observation_mode": task.observation_mode,
         "architecture": task.architecture,
         "prompt_truncation": task.prompt_truncation,
+        "prompt_format": task.prompt_format.name,
+        "system_prompt": task.prompt_format.system_prompt,
         "render_mode": env.render_mode,
         "autoreset_mode": str(env.autoreset_mode.value),
     }

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+MIXED_PRECISION = ("no", "bf16")
+"""The values of :attr:`TextPPOConfig.mixed_precision`."""
+
 
 @dataclass
 class TextPPOConfig:
@@ -35,4 +38,20 @@ class TextPPOConfig:
     temperature: float = 1.0
     whiten_advantages: bool = True
     lora: dict[str, Any] | None = None
+    mixed_precision: str = "no"
+    """``"no"``: every forward in the parameters' dtype; ``"bf16"``: rollout, reference and update forwards
+    under ``torch.autocast(device_type, dtype=torch.bfloat16)`` (TRL's and accelerate's ``mixed_precision``),
+    with float32 master weights and optimizer state, and the losses, log-softmax, KL and GAE in float32.
+    The old policy's log-probs and values are then recomputed with one teacher-forced forward per
+    iteration instead of taken from the rollout: the KV-cached and teacher-forced bf16 paths round
+    differently (~1e-2), which would bias the first pass's PPO ratio away from 1. bf16, not fp16: it
+    needs no loss scaling, and CPUs run bf16 autocast too. The model must be in float32."""
+    gradient_checkpointing: bool = False
+    """recompute each decoder layer's activations in the backward pass instead of keeping them
+    (Hugging Face's ``gradient_checkpointing_enable``, non-reentrant): less memory for one more forward
+    of the trunk per minibatch"""
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")

@@ -26,6 +26,15 @@ With ``lora`` (a dict of ``peft.LoraConfig`` arguments) only adapters train and 
 the same network with its adapters disabled: no second copy. Without it the reference is a frozen
 copy of the initial policy.
 
+Devices and precision: ``device`` (``"auto"``: CUDA when present) holds the policy, the reference and
+the value head, and every tensor of an iteration: rollout batch, sampling (the sampler's
+``torch.Generator`` lives there), log-probs, values, GAE and losses. The env boundary is crossed once per
+env step for the whole batch (the sampled tokens to numpy, which episodes ended back), and the shaping
+pieces, which compute in numpy like the single env's wrappers, get the batch's ids, scores and log-probs
+once per iteration and hand the per-token rewards back once. Per-minibatch statistics stay on the device
+until the iteration ends. ``mixed_precision="bf16"`` (:class:`TextPPOConfig`) runs the forwards under
+bf16 autocast over float32 weights and optimizer state.
+
 Around the algorithm, the stable-baselines3 conventions (and TRL's export):
 
 - ``learn(total_timesteps=..., callback=...)`` counts env steps, i.e. generated completion tokens
@@ -67,7 +76,14 @@ from tqdm import tqdm
 from transformers import PreTrainedModel
 
 from text_envs.generation.vector_env import TextGenerationVectorEnv
-from text_envs.lm import accepts_logits_to_keep, check_vocabulary, load_causal_lm, positions_from_mask, unwrap_peft
+from text_envs.lm import (
+    accepts_logits_to_keep,
+    check_vocabulary,
+    load_causal_lm,
+    positions_from_mask,
+    resolve_device,
+    unwrap_peft,
+)
 from text_envs.rewards.protocol import RewardModel
 from text_envs.shaping import (
     AdaptiveKLController,
@@ -79,7 +95,7 @@ from text_envs.shaping import (
 )
 from text_envs_agents.llm.evaluation import evaluate_lm
 from text_envs_agents.llm.gpt2_decoding import fuse_gelu_activations
-from text_envs_agents.llm.model import value_head, with_lora
+from text_envs_agents.llm.model import enable_gradient_checkpointing, value_head, with_lora
 from text_envs_agents.llm.rollout import RolloutBatch, completion_outputs, sample_episodes, sequence_logprobs
 from text_envs_agents.llm.sampling import sample_completions, sample_tokens
 from text_envs_agents.text_ppo.callbacks import Callbacks
@@ -132,7 +148,11 @@ class TextPPO:
     ``env.num_envs`` is the number of episodes per iteration. ``model`` is a Hugging Face causal LM
     object or its name/path (``None``: the embedded default LM); it must share the env's tokenizer.
     Its ``gelu_new`` activations, if any, are swapped in place for the same function as one fused
-    kernel (:func:`~text_envs_agents.llm.gpt2_decoding.fuse_gelu_activations`).
+    kernel (:func:`~text_envs_agents.llm.gpt2_decoding.fuse_gelu_activations`), and a model object is
+    moved to ``device`` in place (as stable-baselines3 moves its policy).
+
+    ``device`` (keyword-only): ``"auto"`` (CUDA when present, else the CPU), ``"cpu"``, ``"cuda"``,
+    ``"cuda:1"`` or a ``torch.device``; not part of a checkpoint, which loads onto any device.
 
     Logging (keyword-only): ``tensorboard_log`` a TensorBoard directory; ``report_to`` ``"tensorboard"``,
     ``"wandb"``, both or ``"none"`` (default: TensorBoard if ``tensorboard_log`` is set, W&B if
@@ -161,22 +181,28 @@ class TextPPO:
         wandb_project: str | None = None,
         sample_log_interval: int | None = 10,
         shaping: Sequence[ShapingTerm | RewardTransform] = (),
+        device: str | torch.device = "auto",
     ):
         if env.task.architecture != "causal":
             raise ValueError("TextPPO trains causal LMs; the env is encoder-decoder")
         self.env = env
         self.config = config or TextPPOConfig()
+        self.device = resolve_device(device)
         torch.manual_seed(self.config.seed)
         base = model if isinstance(model, PreTrainedModel) else load_causal_lm(model)
         fuse_gelu_activations(base)
         check_vocabulary(base, env.task.vocab_size, "the policy model")
+        _check_precision(base, self.config.mixed_precision, self.device)
+        base.to(self.device)
         if self.config.lora is not None:
             base = with_lora(base, self.config.lora)
             self.reference = None
         else:
             self.reference = copy.deepcopy(base).eval().requires_grad_(False)
         # Dropout stays off in rollouts and updates alike, so the PPO ratio moves only with the updates.
-        self.policy = PolicyWithValueHead(base).eval()
+        self.policy = PolicyWithValueHead(base).to(self.device).eval()
+        if self.config.gradient_checkpointing:
+            enable_gradient_checkpointing(base)
         # fused: one kernel for all parameters (0.7 ms a step for the embedded LM, 2.8 ms for the per-tensor loop)
         trainable = [p for p in self.policy.parameters() if p.requires_grad]
         try:
@@ -195,7 +221,7 @@ class TextPPO:
             )
         self.shaping = RewardShaping([self.kl_term, *shaping])
         self.kl_controller = self.kl_term.kl_controller
-        self.sampler = torch.Generator().manual_seed(self.config.seed)
+        self.sampler = torch.Generator(device=self.device).manual_seed(self.config.seed)
         self.iteration = 0
         self.num_timesteps = 0
         self.history: list[dict[str, float]] = []
@@ -212,27 +238,33 @@ class TextPPO:
         """The training env (what SB3 callbacks read as ``training_env``)."""
         return self.env
 
+    def autocast(self) -> torch.autocast:
+        """The forwards' precision: bf16 autocast on the trainer's device with ``mixed_precision="bf16"``, else off."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.mixed_precision == "bf16")
+
     # ----------------------------------------------------------------------------------------- rollout
     def rollout(self) -> RolloutBatch:
         """One episode in every training env, sampled by the policy with its KV cache."""
         seed, self.env_seed = self.env_seed, None  # later resets continue the env's own seeded stream
-        return sample_episodes(
-            self.policy.model,
-            self.env,
-            seed,
-            self.sampler,
-            temperature=self.config.temperature,
-            value_head=self.policy.value_head,
-        )
+        with self.autocast():
+            return sample_episodes(
+                self.policy.model,
+                self.env,
+                seed,
+                self.sampler,
+                temperature=self.config.temperature,
+                value_head=self.policy.value_head,
+            )
 
     @torch.no_grad()
     def evaluate(
         self, env: TextGenerationVectorEnv, seed: int = 0, gold: RewardModel | None = None
     ) -> tuple[dict[str, float], RolloutBatch]:
         """:func:`~text_envs_agents.llm.evaluation.evaluate_lm` of the policy against the reference, on ``env``."""
-        return evaluate_lm(
-            self.policy.model, self._reference_logprobs, env, seed, gold=gold, temperature=self.config.temperature
-        )
+        with self.autocast():
+            return evaluate_lm(
+                self.policy.model, self._reference_logprobs, env, seed, gold=gold, temperature=self.config.temperature
+            )
 
     # ------------------------------------------------------------------------------------------ update
     def _sequence_outputs(self, batch: RolloutBatch) -> tuple[torch.Tensor, ...]:
@@ -240,25 +272,27 @@ class TextPPO:
 
         The entropies carry gradients only when the loss uses them (``entropy_coef`` non-zero).
         """
-        logits, values = self.policy(batch)
+        with self.autocast():
+            logits, values = self.policy(batch)
         log_probs = torch.log_softmax(logits.float() / self.config.temperature, dim=-1)
         chosen = log_probs.gather(-1, batch.completion_ids.unsqueeze(-1)).squeeze(-1)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.config.entropy_coef != 0):
             entropy = -(log_probs.exp() * log_probs).sum(-1)
-        return chosen, values, entropy
+        return chosen, values.float(), entropy
 
     @torch.no_grad()
     def _reference_logprobs(self, batch: RolloutBatch) -> torch.Tensor:
-        if self.reference is not None:
-            return sequence_logprobs(self.reference, batch, self.config.temperature)
-        with self.policy.model.disable_adapter():
-            return sequence_logprobs(self.policy.model, batch, self.config.temperature)
+        with self.autocast():
+            if self.reference is not None:
+                return sequence_logprobs(self.reference, batch, self.config.temperature)
+            with self.policy.model.disable_adapter():
+                return sequence_logprobs(self.policy.model, batch, self.config.temperature)
 
     def advantages(self, rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """GAE(γ, λ) over completion tokens; ``mask`` marks real tokens (a prefix of each row)."""
         advantages = torch.zeros_like(rewards)
-        running = torch.zeros(rewards.shape[0])
-        next_value = torch.zeros(rewards.shape[0])
+        running = rewards.new_zeros(rewards.shape[0])
+        next_value = rewards.new_zeros(rewards.shape[0])
         for t in range(rewards.shape[1] - 1, -1, -1):
             delta = rewards[:, t] + self.config.gamma * next_value - values[:, t]
             running = delta + self.config.gamma * self.config.lam * running
@@ -273,48 +307,57 @@ class TextPPO:
         """Per-token rewards ``(batch, length)`` from :attr:`shaping` (the reward model's score on the last
         token, ``-β·kl_t`` on every token, then the user's terms and transforms), and ``kl_t`` (nats).
 
-        One call per rollout batch: it also hands the batch's episode KL to the β controller.
+        One call per rollout batch: it also hands the batch's episode KL to the β controller. The
+        shaping pieces compute in numpy (as the single env's wrappers do), so the ids, scores and both
+        log-probs cross to the host once here, and the rewards and ``kl_t`` come back once.
         """
-        lengths = batch.completion_mask.sum(1)
         ids = batch.completion_ids.cpu().numpy()
-        last_ids = ids[np.arange(len(ids)), (lengths - 1).clamp(min=0).cpu().numpy()]
-        stopped = np.isin(last_ids, list(self.env.task.stop_token_ids)) & (lengths.cpu().numpy() > 0)
+        lengths = batch.completion_mask.sum(1).cpu().numpy()
+        policy, reference = torch.stack([logprobs.float(), ref_logprobs.float()]).cpu().numpy()
+        last_ids = ids[np.arange(len(ids)), np.maximum(lengths - 1, 0)]
+        stopped = np.isin(last_ids, list(self.env.task.stop_token_ids)) & (lengths > 0)
         shaped = self.shaping.shape_completions(
             batch.prompts,
             ids,
-            lengths.cpu().numpy(),
+            lengths,
             stopped,
             batch.scores.cpu().numpy(),
             self.env.task.completion_text,
-            policy_logprobs=logprobs.cpu().numpy(),
-            ref_logprobs=ref_logprobs.cpu().numpy(),
+            policy_logprobs=policy,
+            ref_logprobs=reference,
         )
-        device = batch.completion_mask.device
-        rewards = torch.as_tensor(shaped.rewards, dtype=torch.float32, device=device)
-        return rewards, torch.as_tensor(shaped.records["kl"], dtype=torch.float32, device=device)
+        rewards = torch.as_tensor(shaped.rewards, dtype=torch.float32, device=self.device)
+        return rewards, torch.as_tensor(shaped.records["kl"], dtype=torch.float32, device=self.device)
 
     def update(self, batch: RolloutBatch) -> dict[str, float]:
-        """KL-shaped rewards, GAE and ``ppo_epochs`` of clipped PPO on one rollout batch."""
+        """KL-shaped rewards, GAE and ``ppo_epochs`` of clipped PPO on one rollout batch.
+
+        What does not change between passes is computed once: the reference log-probs, the rewards and
+        advantages, and the packing of a minibatch that holds the whole batch (rows are sorted within a
+        minibatch, whose loss does not depend on their order, so such a minibatch is the batch itself).
+        """
         config = self.config
         mask = batch.completion_mask.float()
-        # The log-probs recorded while sampling match a teacher-forced forward to ~1e-5 in float32; in half
-        # precision the two paths differ by ~1e-2, so recompute them there.
-        if batch.values is None or next(self.policy.model.parameters()).dtype != torch.float32:
+        # The log-probs recorded while sampling match a teacher-forced forward to ~1e-5 in float32; under
+        # bf16 autocast or in half precision the two paths differ by ~1e-2, so recompute them there.
+        recorded = config.mixed_precision == "no" and next(self.policy.model.parameters()).dtype == torch.float32
+        if batch.values is None or not recorded:
             with torch.no_grad():
                 old_logprobs, old_values, _ = self._sequence_outputs(batch)
         else:  # recorded while sampling, with the same weights: no second forward
             old_logprobs, old_values = batch.logprobs, batch.values
         beta = self.kl_controller.value
         rewards, kl = self.shaped_rewards(batch, old_logprobs, self._reference_logprobs(batch))
-        lengths = batch.completion_mask.sum(1)
         advantages = self.advantages(rewards, old_values, mask)
         returns = advantages + old_values
         if config.whiten_advantages:
-            valid = advantages[mask.bool()]
-            advantages = (advantages - valid.mean()) / (valid.std() + 1e-8) * mask
+            count = mask.sum()
+            mean = (advantages * mask).sum() / count
+            std = (((advantages - mean) ** 2 * mask).sum() / (count - 1)).sqrt()  # unbiased, as Tensor.std
+            advantages = (advantages - mean) / (std + 1e-8) * mask
 
-        n = len(lengths)
-        statistics: dict[str, list[float]] = {
+        n = len(batch.prompts)
+        statistics: dict[str, list[torch.Tensor]] = {
             "policy_loss": [],
             "value_loss": [],
             "entropy": [],
@@ -324,9 +367,12 @@ class TextPPO:
         order_rng = torch.Generator().manual_seed(config.seed * 1_000_003 + self.iteration)
         for _ in range(config.ppo_epochs):
             order = torch.randperm(n, generator=order_rng)
-            minibatches = [order[i : i + config.minibatch_size] for i in range(0, n, config.minibatch_size)]
+            minibatches = [
+                order[i : i + config.minibatch_size].sort().values for i in range(0, n, config.minibatch_size)
+            ]
             for index, rows in enumerate(minibatches):
-                sub = batch.select(rows)
+                sub = batch if len(rows) == n else batch.select(rows)
+                rows = rows.to(self.device)
                 logprobs, values, entropy = self._sequence_outputs(sub)
                 m = mask[rows]
                 tokens = m.sum().clamp(min=1.0)
@@ -351,23 +397,24 @@ class TextPPO:
                     nn.utils.clip_grad_norm_(self.policy.parameters(), config.max_grad_norm)
                     self.optimizer.step()
                     self.optimizer.zero_grad()
-                with torch.no_grad():
-                    statistics["policy_loss"].append(policy_loss.item())
-                    statistics["value_loss"].append(value_loss.item())
-                    statistics["entropy"].append(entropy_mean.item())
+                with torch.no_grad():  # kept on the device, read once after the last pass
+                    statistics["policy_loss"].append(policy_loss.detach())
+                    statistics["value_loss"].append(value_loss.detach())
+                    statistics["entropy"].append(entropy_mean.detach())
                     statistics["clip_fraction"].append(
-                        (((ratio - 1).abs() > config.clip_range).float() * m).sum().item() / tokens.item()
+                        (((ratio - 1).abs() > config.clip_range).float() * m).sum() / tokens
                     )
-                    statistics["approx_kl"].append((((ratio - 1) - torch.log(ratio)) * m).sum().item() / tokens.item())
+                    statistics["approx_kl"].append((((ratio - 1) - torch.log(ratio)) * m).sum() / tokens)
         episode_kl = kl.sum(1)
         self.iteration += 1
+        means = torch.stack([torch.stack(values).mean() for values in statistics.values()]).tolist()
         return {
             "score": float(batch.scores.mean()),
             "episode_return": float(rewards.sum(1).mean()),
             "kl": float(episode_kl.mean()),
             "beta": beta,
-            "completion_length": float(lengths.float().mean()),
-            **{key: float(np.mean(values)) for key, values in statistics.items()},
+            "completion_length": float(np.mean(batch.completion_lengths)),
+            **dict(zip(statistics, means, strict=True)),
         }
 
     # ----------------------------------------------------------------------------------------- training
@@ -487,21 +534,24 @@ class TextPPO:
                 "predict takes the env's Dict(input_ids, attention_mask) observations (observation_mode='tokens'), "
                 f"got {type(observation).__name__}"
             )
-        input_ids = torch.as_tensor(np.asarray(observation["input_ids"]), dtype=torch.long)
-        attention_mask = torch.as_tensor(np.asarray(observation["attention_mask"]), dtype=torch.long)
+        input_ids = torch.as_tensor(np.asarray(observation["input_ids"]), dtype=torch.long, device=self.device)
+        attention_mask = torch.as_tensor(
+            np.asarray(observation["attention_mask"]), dtype=torch.long, device=self.device
+        )
         single = input_ids.ndim == 1
         if single:
             input_ids, attention_mask = input_ids[None], attention_mask[None]
         model = self.policy.model
         extra = {"logits_to_keep": 1} if accepts_logits_to_keep(model) else {}
         positions = positions_from_mask(attention_mask)
-        output = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, **extra)
+        with self.autocast():
+            output = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, **extra)
         logits = output.logits[:, -1, : self.env.task.vocab_size]
         if deterministic:
             actions = logits.argmax(-1)
         else:
             actions = sample_tokens(torch.log_softmax(logits.float() / self.config.temperature, dim=-1))
-        actions = actions.numpy().astype(np.int64)
+        actions = actions.cpu().numpy().astype(np.int64)
         return (actions[0] if single else actions), None
 
     def generate(
@@ -521,7 +571,7 @@ class TextPPO:
         global RNG is restored afterwards, so generating does not change training.
         """
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), self.autocast():
             pairs = sample_completions(
                 prompts,
                 unwrap_peft(self.policy.model),
@@ -551,7 +601,7 @@ class TextPPO:
         self.env.tokenizer.save_pretrained(str(directory))
         head = self.policy.value_head
         save_file(
-            {"weight": head.weight.detach().contiguous().clone(), "bias": head.bias.detach().contiguous().clone()},
+            {"weight": head.weight.detach().cpu().contiguous(), "bias": head.bias.detach().cpu().contiguous()},
             str(directory / "value_head.safetensors"),
             metadata={"hidden_size": str(head.in_features)},
         )
@@ -562,7 +612,8 @@ class TextPPO:
         """A checkpoint :meth:`load` resumes from: safetensors + JSON, no pickle.
 
         ``policy.safetensors`` (trainable weights: the adapters and value head with LoRA),
-        ``optimizer.safetensors``, ``rng.safetensors`` (sampler and torch RNG states) and
+        ``optimizer.safetensors``, ``rng.safetensors`` (sampler and torch RNG states, and the sampler's
+        device type) and
         ``trainer_state.json``: iteration, ``num_timesteps``, β, the env's RNG state, the
         :class:`TextPPOConfig` (its ``lora`` included), the base model's name or path (``null``: the
         embedded default LM), the env's arguments where they can be written down (see
@@ -573,7 +624,8 @@ class TextPPO:
         trainable = {name: p for name, p in self.policy.named_parameters() if p.requires_grad}
         save_state(directory / "policy.safetensors", {name: p.detach() for name, p in trainable.items()})
         save_state(directory / "optimizer.safetensors", self.optimizer.state_dict())
-        save_state(directory / "rng.safetensors", {"sampler": self.sampler.get_state(), "torch": torch.get_rng_state()})
+        rng = {"sampler": self.sampler.get_state(), "sampler_device": self.device.type, "torch": torch.get_rng_state()}
+        save_state(directory / "rng.safetensors", rng)
         state = {
             "format": FORMAT_VERSION,
             "iteration": self.iteration,
@@ -609,8 +661,11 @@ class TextPPO:
         - ``config=``: accepted only when equal to the saved one; a different config is refused (name the
           fields to change instead), so a stale config cannot silently replace the checkpoint's.
         - other keywords (``tensorboard_log``, ``report_to``, ``wandb_project``, ``sample_log_interval``,
-          ``shaping``) go to the constructor; ``shaping`` is required when the saved run had shaping steps
-          beside the KL term (recorded by class name only; any running statistics they keep start afresh).
+          ``shaping``, ``device``) go to the constructor; the tensors load onto its ``device`` whatever
+          device saved them (a sampler state from another device type cannot continue: the sampling
+          stream restarts from the seed and the iteration, with a warning); ``shaping`` is required when
+          the saved run had shaping steps beside the KL term (recorded by class name only; any running
+          statistics they keep start afresh).
         """
         checkpoint = read_checkpoint(path)
         state, state_path = checkpoint.state, checkpoint.state_path
@@ -713,7 +768,16 @@ class TextPPO:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.config.learning_rate
         rng = load_state(checkpoint.rng.path)
-        self.sampler.set_state(rng["sampler"])
+        saved_device = rng.get("sampler_device", "cpu")  # checkpoints before devices sampled on the CPU
+        if saved_device == self.device.type:
+            self.sampler.set_state(rng["sampler"])
+        else:  # a CPU generator's state does not fit a CUDA one, nor the other way round
+            warnings.warn(
+                f"{checkpoint.rng.path}: the run sampled on {saved_device}, this trainer on {self.device.type}; "
+                "the sampling stream restarts (seeded from the config's seed and the iteration)",
+                stacklevel=3,
+            )
+            self.sampler.manual_seed(self.config.seed * 1_000_003 + checkpoint.state["iteration"])
         torch.set_rng_state(rng["torch"])
         state = checkpoint.state
         self.iteration, self.env_seed = state["iteration"], state.get("env_seed")
@@ -729,6 +793,20 @@ class TextPPO:
 
 
 _KL_FIELDS = ("kl_coef", "adaptive_kl", "target_kl", "kl_horizon")
+
+
+def _check_precision(model: nn.Module, mixed_precision: str, device: torch.device) -> None:
+    """Refuse mixed precision over weights that are not float32, or on a GPU without bf16."""
+    if mixed_precision != "bf16":
+        return
+    dtypes = sorted({str(p.dtype) for p in model.parameters() if p.is_floating_point()})
+    if dtypes != ["torch.float32"]:
+        raise ValueError(
+            f"mixed_precision='bf16' keeps float32 master weights, but the policy model's parameters are {dtypes}: "
+            "load it in float32, or set mixed_precision='no' to train it in its own dtype"
+        )
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"mixed_precision='bf16': the GPU at {device} does not support bfloat16")
 
 
 def _extra_shaping(trainer: TextPPO) -> list[str]:
