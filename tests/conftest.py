@@ -34,16 +34,6 @@ def reference_model():
 def tiny_llama():
     """A small randomly initialised Llama on the default LM's vocabulary: a causal LM that is not GPT-2 (it
     decodes with ``LlamaDecoder``; its outputs are only compared, not used)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from tiny_models import tiny_causal_lm
 
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=927,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-    )
-    return LlamaForCausalLM(config).eval()
+    return tiny_causal_lm()

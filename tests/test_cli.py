@@ -47,6 +47,8 @@ DEVELOPER_SCRIPTS = [
     "bench_text_env.py",
     "bench_tictactoe.py",
     "build_default_lm.py",
+    "check_gpu.py",
+    "profile_text_ppo.py",
 ]
 
 

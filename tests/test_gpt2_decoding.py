@@ -29,20 +29,10 @@ def test_other_architectures_are_refused_with_a_clear_error(tiny_llama):
 
 def short_window_mistral():
     """A Llama-family model without slot decoding (its window is shorter than a rollout): Hugging Face's path."""
+    from tiny_models import tiny_causal_lm
     from transformers import MistralConfig, MistralForCausalLM
 
-    torch.manual_seed(0)
-    config = MistralConfig(
-        vocab_size=927,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        sliding_window=8,
-    )
-    return MistralForCausalLM(config).eval()
+    return tiny_causal_lm(MistralConfig, MistralForCausalLM, sliding_window=8)
 
 
 @pytest.mark.parametrize("architecture", ["gpt2", "llama", "mistral-short-window"])

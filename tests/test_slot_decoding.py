@@ -3,6 +3,7 @@ through prefills, steps and restarts, with LoRA; what they refuse falls back to 
 
 import pytest
 import torch
+from tiny_models import TINY_SHAPE
 from transformers import (
     GemmaConfig,
     GemmaForCausalLM,
@@ -18,20 +19,11 @@ from text_envs.lm import load_causal_lm
 from text_envs_agents import IncrementalLM
 from text_envs_agents.llm.gpt2_decoding import GPT2Decoder
 from text_envs_agents.llm.llama_decoding import LlamaDecoder
-from text_envs_agents.llm.slot_decoding import max_slot_positions, slot_decoder
+from text_envs_agents.llm.slot_decoding import slot_decoder
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CAPACITY = 40
-SMALL = dict(
-    vocab_size=927,
-    hidden_size=64,
-    intermediate_size=128,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    max_position_embeddings=128,
-)
 TINY = {
     "llama": (LlamaConfig, LlamaForCausalLM, {}),
     "llama-head-dim": (LlamaConfig, LlamaForCausalLM, {"head_dim": 32}),
@@ -50,7 +42,7 @@ def tiny_model(architecture, **overrides):
     """A random model of ``TINY[architecture]``; biases and norm weights random too, so that they count."""
     config_class, model_class, options = TINY[architecture]
     torch.manual_seed(0)
-    model = model_class(config_class(**{**SMALL, **options, **overrides}))
+    model = model_class(config_class(**{**TINY_SHAPE, **options, **overrides}))
     with torch.no_grad():
         for name, parameter in model.named_parameters():
             if parameter.dim() == 1:
@@ -112,7 +104,7 @@ def test_decoder_matches_plain_forwards_through_steps_and_restarts(architecture)
 
 def test_the_tiny_configs_exercise_what_they_are_named_for():
     attention = tiny_model("llama-head-dim").model.layers[0].self_attn
-    assert attention.head_dim == 32 and attention.q_proj.out_features == 4 * 32 != SMALL["hidden_size"]
+    assert attention.head_dim == 32 and attention.q_proj.out_features == 4 * 32 != TINY_SHAPE["hidden_size"]
     tied = tiny_model("llama-tied")
     assert tied.lm_head.weight is tied.model.embed_tokens.weight
     assert tiny_model("llama").lm_head.weight is not tiny_model("llama").model.embed_tokens.weight
@@ -159,7 +151,7 @@ def test_decoder_runs_lora_on_the_embeddings():
 def test_decoder_keeps_the_model_dtype_and_grouped_keys():
     model = tiny_model("llama").to(torch.bfloat16)
     decoder = slot_decoder(model, 2, CAPACITY)
-    assert decoder.keys.dtype == torch.bfloat16 and decoder.keys.shape[2] == SMALL["num_key_value_heads"]
+    assert decoder.keys.dtype == torch.bfloat16 and decoder.keys.shape[2] == TINY_SHAPE["num_key_value_heads"]
     ids = torch.randint(2, 900, (2, 6), generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         logits, hidden = decoder.prefill(torch.arange(2), ids, torch.tensor([6, 6]))
@@ -172,7 +164,7 @@ def test_decoder_keeps_the_model_dtype_and_grouped_keys():
 
 def test_what_slots_cannot_compute_exactly_is_refused():
     short_window = tiny_model("mistral", sliding_window=CAPACITY - 1)
-    assert max_slot_positions(short_window) == SMALL["max_position_embeddings"]
+    assert LlamaDecoder.max_positions(short_window) == TINY_SHAPE["max_position_embeddings"]
     assert slot_decoder(short_window, 2, CAPACITY) is None
     assert slot_decoder(short_window, 2, CAPACITY - 1) is not None
     qwen_window = tiny_model("qwen2", use_sliding_window=True, sliding_window=16, max_window_layers=0)
@@ -180,9 +172,10 @@ def test_what_slots_cannot_compute_exactly_is_refused():
     assert slot_decoder(qwen_window, 2, CAPACITY) is None
     dynamic = tiny_model("llama", rope_parameters={"rope_type": "dynamic", "factor": 2.0, "rope_theta": 10000.0})
     assert slot_decoder(dynamic, 2, CAPACITY) is not None  # within the original context, dynamic RoPE is plain
-    assert slot_decoder(tiny_model("llama"), 2, SMALL["max_position_embeddings"] + 1) is None
-    gemma = GemmaForCausalLM(GemmaConfig(**SMALL, head_dim=16))
-    assert max_slot_positions(gemma) == 0 and slot_decoder(gemma, 2, CAPACITY) is None
+    assert slot_decoder(tiny_model("llama"), 2, TINY_SHAPE["max_position_embeddings"] + 1) is None
+    gemma = GemmaForCausalLM(GemmaConfig(**TINY_SHAPE, head_dim=16))
+    assert LlamaDecoder.max_positions(gemma) == GPT2Decoder.max_positions(gemma) == 0
+    assert slot_decoder(gemma, 2, CAPACITY) is None
     with pytest.raises(TypeError, match="GemmaForCausalLM"):
         LlamaDecoder(gemma, 2, CAPACITY)
     with pytest.raises(ValueError, match="sliding window"):
@@ -205,3 +198,15 @@ def test_incremental_lm_falls_back_to_full_forwards_for_a_short_sliding_window()
             ids, mask = torch.roll(ids, -1, 1), torch.roll(mask, -1, 1)
             ids[:, -1], mask[:, -1] = 9, 1
     assert not any(isinstance(state.kv_cache, LlamaDecoder) for state in lm._states.values())
+
+
+def test_a_rollout_longer_than_the_models_positions_decodes_on_its_own_forward():
+    """RoPE models read past ``max_position_embeddings``; slots of that length are refused, not overflowed."""
+    from text_envs import TextGenerationVectorEnv
+    from text_envs.rewards.lexicon import lexicon_sentiment_reward
+    from text_envs_agents.llm.rollout import sample_episodes
+
+    model = tiny_model("llama", max_position_embeddings=16)
+    env = TextGenerationVectorEnv(3, reward_model=lexicon_sentiment_reward, max_new_tokens=24)
+    batch = sample_episodes(model, env, 0, torch.Generator().manual_seed(0))
+    assert int((batch.prompt_mask.sum(1) + batch.completion_mask.sum(1)).max()) > 16

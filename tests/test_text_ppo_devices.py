@@ -3,7 +3,8 @@ gradient checkpointing, and checkpoint resume (all on the CPU)."""
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from tiny_models import tiny_causal_lm
+from transformers import LlamaForCausalLM
 
 from text_envs import TextGenerationVectorEnv
 from text_envs.rewards.lexicon import lexicon_sentiment_reward
@@ -25,17 +26,7 @@ def make_env(num_envs=4, max_new_tokens=8):
 
 def tiny_llama(model_class=LlamaForCausalLM):
     """conftest's ``tiny_llama``, built on demand: the same weights at every call."""
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=927,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-    )
-    return model_class(config).eval()
+    return tiny_causal_lm(model_class=model_class)
 
 
 class ScaledLogitsLlama(LlamaForCausalLM):
@@ -133,6 +124,8 @@ def _loss_and_gradients(gradient_checkpointing: bool, lora: bool):
     # module hooks do not see the recompute; the no-grad probe forwards of the packing checks do not count
     mlp.forward = lambda x: (mlp_calls.append(torch.is_grad_enabled()), forward(x))[1]
     batch = ppo.rollout()
+    # outside the update's grad-enabled forward no layer is flagged (older transformers drop a flagged layer's cache)
+    assert not any(module.training for module in ppo.policy.modules())
     mlp_calls.clear()
     logprobs, values, _ = ppo._sequence_outputs(batch)
     mask = batch.completion_mask

@@ -68,6 +68,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from error
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r} asks for CUDA, which this machine lacks: use 'auto' or 'cpu'")
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device={str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return resolved
 
 

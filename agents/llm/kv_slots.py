@@ -23,7 +23,7 @@ from functools import partial
 import torch
 from torch import nn
 from torch.nn import functional as F
-from transformers.activations import SiLUActivation
+from transformers import activations
 from transformers.pytorch_utils import Conv1D
 
 Attention = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor, float, float], torch.Tensor]
@@ -45,7 +45,7 @@ def direct_call(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
         return partial(F.linear, weight=module.weight, bias=module.bias)
     if kind is Conv1D:
         return partial(_conv1d, module.weight, module.bias)
-    if kind is nn.Embedding:
+    if kind is nn.Embedding and module.max_norm is None:
         return partial(F.embedding, weight=module.weight)
     if kind is nn.LayerNorm:
         return partial(
@@ -55,7 +55,8 @@ def direct_call(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
             bias=module.bias,
             eps=module.eps,
         )
-    if kind in (nn.SiLU, SiLUActivation):
+    # transformers 5 wraps SiLU in its own class; older versions use nn.SiLU itself.
+    if kind in (nn.SiLU, getattr(activations, "SiLUActivation", nn.SiLU)):
         return F.silu
     return module
 
@@ -70,9 +71,10 @@ def lm_head_call(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     A plain bias-free ``Linear`` (most LMs' head) is computed as ``(weight @ hidden.T).T``: MKL streams a
     wide weight (SmolLM2's is 49,152 x 576, a fifth of the model) faster as the left operand than as
     ``hidden @ weight.T``, about 1.6x for 8 rows on one CPU thread, and the head is the largest matmul
-    of a step. Other modules go through :func:`direct_call`.
+    of a step (on the CPU only: elsewhere it would add a transpose copy). Other modules go through
+    :func:`direct_call`.
     """
-    if type(module) is nn.Linear and module.bias is None:
+    if type(module) is nn.Linear and module.bias is None and module.weight.device.type == "cpu":
         return partial(_wide_linear, module.weight)
     return direct_call(module)
 
@@ -85,7 +87,8 @@ class SlotDecoder:
     ``torch.no_grad()``; it keeps no autograd graph across calls. It holds the model's parameter
     tensors, so make a new decoder after replacing them (in-place updates such as optimizer steps
     are seen). Keys and values stay at the model's ``kv_heads`` (grouped-query attention is not
-    expanded), in the dtype and on the device of ``like``.
+    expanded), on the device of ``like`` and in its dtype, or in the autocast dtype when the decoder is built
+    under autocast.
     """
 
     def __init__(
@@ -101,14 +104,29 @@ class SlotDecoder:
     ):
         self._logits = lm_head_call(lm_head)
         shape = (num_layers, batch_size, kv_heads, capacity, head_dim)
-        self.keys = torch.zeros(shape, dtype=like.dtype, device=like.device)
-        self.values = torch.zeros(shape, dtype=like.dtype, device=like.device)
+        device = like.device
+        # Under autocast the keys and values come out in the autocast dtype; slots in that dtype save the per-step
+        # cast of the whole cache that attention would otherwise make.
+        dtype = torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else like.dtype
+        self.keys = torch.zeros(shape, dtype=dtype, device=device)
+        self.values = torch.zeros(shape, dtype=dtype, device=device)
         self.valid = torch.zeros((batch_size, capacity), dtype=torch.bool, device=like.device)
         self.lengths = torch.zeros(batch_size, dtype=torch.long, device=like.device)
         self.max_length = 0
         """``lengths.max()`` kept on the host, so that a step reads nothing back from the device"""
         self.capacity = capacity
         self._rows = torch.arange(batch_size, device=like.device)
+
+    @staticmethod
+    def max_positions(model: nn.Module) -> int:
+        """The positions ``model`` reads, 0 when this class does not run its architecture."""
+        raise NotImplementedError
+
+    @staticmethod
+    def refusal(model: nn.Module, capacity: int) -> str | None:
+        """Why slots of ``capacity`` tokens cannot decode ``model`` (an architecture this class runs) exactly;
+        None when they can."""
+        raise NotImplementedError
 
     def _hidden_states(self, input_ids: torch.Tensor, positions: torch.Tensor, attend: Attention) -> torch.Tensor:
         """Final hidden states (after the last norm) ``(r, length, hidden)`` of ``input_ids`` ``(r, length)``.

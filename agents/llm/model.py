@@ -8,6 +8,8 @@ builds its adapters and critic here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -38,15 +40,16 @@ def with_lora(model: nn.Module, lora: dict[str, Any]) -> nn.Module:
     return peft.get_peft_model(model, peft.LoraConfig(**{"task_type": "CAUSAL_LM", **lora}))
 
 
-def enable_gradient_checkpointing(model: nn.Module) -> None:
-    """Recompute each decoder layer's activations in the backward pass (Hugging Face's non-reentrant
-    activation checkpointing), for a policy that stays in eval mode.
+def enable_gradient_checkpointing(model: nn.Module) -> list[nn.Module]:
+    """Turn on Hugging Face's non-reentrant activation checkpointing for a policy that stays in eval mode;
+    returns the layers it recomputes, to be flagged for a grad-enabled forward by :func:`checkpointing`.
 
     Hugging Face checkpoints a layer only while the layer's ``training`` flag is set, and dropout reads
-    the same flags; so only the checkpointed layers' own flags are set, their submodules (attention
-    and MLP dropout) stay in eval mode. Refused for models that act on the layer's own flag otherwise
-    (dropout in the layer's own forward, as OPT's): a probe of two tiny forwards, with and without the
-    flags, must agree exactly.
+    the same flags; so only the checkpointed layers' own flags are set, only around the forwards that
+    build a graph (older transformers also drop the KV cache of a flagged layer, which a rollout needs),
+    and their submodules (attention and MLP dropout) stay in eval mode. Refused for models that act on
+    the layer's own flag otherwise (dropout in the layer's own forward, as OPT's): a probe of two tiny
+    forwards, with and without the flags, must agree exactly.
     """
     from transformers.modeling_layers import GradientCheckpointingLayer
 
@@ -57,18 +60,35 @@ def enable_gradient_checkpointing(model: nn.Module) -> None:
         base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     layers = [m for m in base.modules() if isinstance(m, GradientCheckpointingLayer)]
     if not layers:
-        raise ValueError(f"{type(base).__name__} has no layers that Hugging Face's gradient checkpointing recomputes")
+        raise ValueError(
+            f"gradient_checkpointing=True: {type(base).__name__} has no layers that Hugging Face's gradient "
+            "checkpointing recomputes"
+        )
+    for layer in layers:
+        layer.training = False
     probe = torch.tensor([[1, 2, 3]], device=next(base.parameters()).device)
     with torch.no_grad():
         plain = base(input_ids=probe, use_cache=False).logits
-        for layer in layers:
-            layer.training = True
-        flagged = base(input_ids=probe, use_cache=False).logits
+        with checkpointing(layers):
+            flagged = base(input_ids=probe, use_cache=False).logits
     if not torch.equal(plain, flagged):
         raise ValueError(
-            f"gradient_checkpointing: {type(base).__name__}'s decoder layers change their outputs in training mode "
-            "(dropout in the layer's own forward), which the policy keeps off"
+            f"gradient_checkpointing=True: {type(base).__name__}'s decoder layers change their outputs in training "
+            "mode (dropout in the layer's own forward), which the policy keeps off"
         )
+    return layers
+
+
+@contextmanager
+def checkpointing(layers: Sequence[nn.Module]) -> Iterator[None]:
+    """Flag ``layers`` (from :func:`enable_gradient_checkpointing`) for recomputation inside the block only."""
+    for layer in layers:
+        layer.training = True
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.training = False
 
 
 def check_token_spaces(observation_space: spaces.Space, action_space: spaces.Space, owner: str) -> None:

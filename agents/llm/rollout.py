@@ -20,7 +20,7 @@ from torch import nn
 from text_envs.generation.vector_env import TextGenerationVectorEnv
 from text_envs.lm import accepts_logits_to_keep, output_with_cache, positions_from_mask, unwrap_peft
 from text_envs_agents.llm.sampling import sample_tokens
-from text_envs_agents.llm.slot_decoding import max_slot_positions, slot_decoder
+from text_envs_agents.llm.slot_decoding import slot_decoder
 
 
 @dataclass
@@ -87,9 +87,9 @@ class _CachedSampler:
     def __init__(self, model: nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, max_new: int):
         self.model = model
         self.mask = prompt_mask.clone()
-        # The env truncates an episode when its context is full, so no slot needs more than the model's positions.
-        capacity = min(prompt_ids.shape[1] + max_new, max_slot_positions(model))
-        self.decoder = slot_decoder(model, len(prompt_ids), capacity)
+        # A capacity past the model's positions is refused by slot_decoder: such a model (RoPE extrapolates)
+        # decodes on its own forward instead.
+        self.decoder = slot_decoder(model, len(prompt_ids), prompt_ids.shape[1] + max_new)
         if self.decoder is not None:
             self.next = self.decoder.prefill_left_padded(
                 torch.arange(len(prompt_ids), device=prompt_ids.device), prompt_ids, prompt_mask

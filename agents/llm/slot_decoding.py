@@ -15,13 +15,7 @@ from text_envs_agents.llm.gpt2_decoding import GPT2Decoder
 from text_envs_agents.llm.kv_slots import SlotDecoder
 from text_envs_agents.llm.llama_decoding import LlamaDecoder
 
-_DECODERS: tuple[type[GPT2Decoder] | type[LlamaDecoder], ...] = (GPT2Decoder, LlamaDecoder)
-
-
-def max_slot_positions(model: nn.Module) -> int:
-    """The longest context ``model`` reads when some slot decoder runs its architecture (so the most a slot
-    needs to hold), else 0."""
-    return max(decoder.max_positions(model) for decoder in _DECODERS)
+_DECODERS: tuple[type[SlotDecoder], ...] = (GPT2Decoder, LlamaDecoder)
 
 
 def slot_decoder(model: nn.Module, batch_size: int, capacity: int) -> SlotDecoder | None:

@@ -142,9 +142,8 @@ def train_sb3_rlhf(
         The trained SB3 model (save it with ``model.save(path)``) and its LM, a Hugging Face model.
     """
     from stable_baselines3 import A2C, PPO
-    from stable_baselines3.common.utils import get_device
 
-    from text_envs.lm import load_causal_lm
+    from text_envs.lm import load_causal_lm, resolve_device
     from text_envs_agents.sb3.policy import LMActorCriticPolicy, send_logprobs_to
 
     if algo not in SETTINGS:
@@ -154,7 +153,8 @@ def train_sb3_rlhf(
         raise TypeError(f"{algo} takes {SETTINGS[algo].__name__}, got {type(settings).__name__}")
     model = None if model is None or str(model) == "" else str(model)
     env_kwargs = {"tokenizer": model, **env_kwargs}
-    reference = load_causal_lm(model).to(get_device(device)).eval().requires_grad_(False)
+    device = resolve_device(device)
+    reference = load_causal_lm(model).to(device).eval().requires_grad_(False)
     vec_env = make_rlhf_vec_env(
         env_kwargs, reference_model=reference, beta=beta, n_envs=n_envs, seed=seed, shaping=shaping
     )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
-MIXED_PRECISION = ("no", "bf16")
+MixedPrecision = Literal["no", "bf16"]
+MIXED_PRECISION = get_args(MixedPrecision)
 """The values of :attr:`TextPPOConfig.mixed_precision`."""
 
 
@@ -38,7 +39,7 @@ class TextPPOConfig:
     temperature: float = 1.0
     whiten_advantages: bool = True
     lora: dict[str, Any] | None = None
-    mixed_precision: str = "no"
+    mixed_precision: MixedPrecision = "no"
     """``"no"``: every forward in the parameters' dtype; ``"bf16"``: rollout, reference and update forwards
     under ``torch.autocast(device_type, dtype=torch.bfloat16)`` (TRL's and accelerate's ``mixed_precision``),
     with float32 master weights and optimizer state, and the losses, log-softmax, KL and GAE in float32.

@@ -8,7 +8,8 @@ One iteration:
    reward-model call. Episodes that end early keep the batch in lock-step with filler tokens
    that are ignored (as ``generate`` pads finished rows). The log-probs of the sampled tokens and
    the value estimates are recorded on the way: they are the "old" policy's, since dropout is off
-   and the weights do not change until the update.
+   and the weights do not change until the update (with ``mixed_precision="bf16"`` the log-probs are
+   recomputed by one teacher-forced forward, as the cached and teacher-forced bf16 paths differ).
 2. **Scoring.** One forward per sequence (prompt + completion, teacher-forced) of the reference model
    gives its log-probs. Per-token rewards are ``-β·kl_t`` on every completion token with
    ``kl_t = kl_estimate(log π, log π_ref)`` (k1 or k3, nats, from :mod:`text_envs.shaping`) plus the
@@ -95,7 +96,7 @@ from text_envs.shaping import (
 )
 from text_envs_agents.llm.evaluation import evaluate_lm
 from text_envs_agents.llm.gpt2_decoding import fuse_gelu_activations
-from text_envs_agents.llm.model import enable_gradient_checkpointing, value_head, with_lora
+from text_envs_agents.llm.model import checkpointing, enable_gradient_checkpointing, value_head, with_lora
 from text_envs_agents.llm.rollout import RolloutBatch, completion_outputs, sample_episodes, sequence_logprobs
 from text_envs_agents.llm.sampling import sample_completions, sample_tokens
 from text_envs_agents.text_ppo.callbacks import Callbacks
@@ -201,8 +202,7 @@ class TextPPO:
             self.reference = copy.deepcopy(base).eval().requires_grad_(False)
         # Dropout stays off in rollouts and updates alike, so the PPO ratio moves only with the updates.
         self.policy = PolicyWithValueHead(base).to(self.device).eval()
-        if self.config.gradient_checkpointing:
-            enable_gradient_checkpointing(base)
+        self._checkpointed_layers = enable_gradient_checkpointing(base) if self.config.gradient_checkpointing else []
         # fused: one kernel for all parameters (0.7 ms a step for the embedded LM, 2.8 ms for the per-tensor loop)
         trainable = [p for p in self.policy.parameters() if p.requires_grad]
         try:
@@ -272,7 +272,8 @@ class TextPPO:
 
         The entropies carry gradients only when the loss uses them (``entropy_coef`` non-zero).
         """
-        with self.autocast():
+        layers = self._checkpointed_layers if torch.is_grad_enabled() else []
+        with self.autocast(), checkpointing(layers):
             logits, values = self.policy(batch)
         log_probs = torch.log_softmax(logits.float() / self.config.temperature, dim=-1)
         chosen = log_probs.gather(-1, batch.completion_ids.unsqueeze(-1)).squeeze(-1)
@@ -777,7 +778,8 @@ class TextPPO:
                 "the sampling stream restarts (seeded from the config's seed and the iteration)",
                 stacklevel=3,
             )
-            self.sampler.manual_seed(self.config.seed * 1_000_003 + checkpoint.state["iteration"])
+            # Salted apart from the minibatch order's seed (seed * 1_000_003 + iteration), so the streams differ.
+            self.sampler.manual_seed(self.config.seed * 1_000_003 + checkpoint.state["iteration"] + 500_009)
         torch.set_rng_state(rng["torch"])
         state = checkpoint.state
         self.iteration, self.env_seed = state["iteration"], state.get("env_seed")
@@ -805,8 +807,10 @@ def _check_precision(model: nn.Module, mixed_precision: str, device: torch.devic
             f"mixed_precision='bf16' keeps float32 master weights, but the policy model's parameters are {dtypes}: "
             "load it in float32, or set mixed_precision='no' to train it in its own dtype"
         )
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError(f"mixed_precision='bf16': the GPU at {device} does not support bfloat16")
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            if not torch.cuda.is_bf16_supported():
+                raise ValueError(f"mixed_precision='bf16': the GPU at {device} does not support bfloat16")
 
 
 def _extra_shaping(trainer: TextPPO) -> list[str]:
