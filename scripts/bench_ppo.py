@@ -67,7 +67,7 @@ printed with the reason TRL did not run.
   same; TRL's default ``"dapo"`` divides by the generation batch's mean tokens per step instead).
 - overhead off: no TensorBoard, checkpoints or evaluation | ``report_to="none"``,
   ``logging_strategy="no"``, ``save_strategy="no"``, ``eval_strategy="no"``, ``log_completions=False``,
-  ``disable_tqdm=True``; ``gradient_checkpointing=False`` (TRL's default is on, TextPPO has none).
+  ``disable_tqdm=True``; ``gradient_checkpointing=False`` on both (TRL's default is on, TextPPO's off).
 
 ## Mismatches the two algorithms leave
 
@@ -80,15 +80,16 @@ printed with the reason TRL did not run.
 - KL: TextPPO puts ``-kl_coef * (log pi - log pi_ref)`` (k1) into the per-token rewards; GRPO adds
   ``beta * k3`` to the loss. Both need one reference forward per sequence per iteration.
 - Old log-probs: TextPPO records them (and the values) while sampling, as the weights do not change
-  before the update and dropout is off; TRL computes them with one extra policy forward per
-  iteration (when ``num_iterations x steps_per_generation > 1``, true by default).
+  before the update and dropout is off (under ``--dtype bfloat16`` it recomputes them with one
+  teacher-forced forward, as the two bf16 paths differ by about 1e-2); TRL computes them with one extra
+  policy forward per iteration (when ``num_iterations x steps_per_generation > 1``, true by default).
 - Dropout (0.1 in the default LM): off on both sides, in sampling and updates (TextPPO always;
   TRL with ``disable_dropout=True``, not its default), so both sample the same distribution.
 - Generation: TextPPO steps a ``TextGenerationVectorEnv`` one token at a time with its own KV
-  cache (:class:`text_envs_agents.llm.gpt2_decoding.GPT2Decoder` for GPT-2 models: preallocated, no per-token
-  concatenation) and inverse-CDF sampling, and scores completions as they finish (one reward call
-  per step in which some end); TRL calls ``model.generate`` (a ``DynamicCache``, ``torch.multinomial``)
-  on the whole batch and scores all completions in one reward call.
+  cache (a slot decoder, :func:`text_envs_agents.llm.slot_decoding.slot_decoder`, for GPT-2 and Llama-family
+  models: preallocated, no per-token concatenation) and inverse-CDF sampling, and scores completions as
+  they finish (one reward call per step in which some end); TRL calls ``model.generate`` (a
+  ``DynamicCache``, ``torch.multinomial``) on the whole batch and scores all completions in one reward call.
 - Teacher-forced forwards: TextPPO packs the sequences two to a row without padding
   (:func:`text_envs_agents.llm.rollout.pack_sequences`), swaps GPT-2's five-op ``gelu_new`` for the fused kernel
   of the same function, and builds the entropy's graph only when ``entropy_coef`` is non-zero; TRL
@@ -130,9 +131,10 @@ from paired_trials import (
     DeviceName,
     DtypeName,
     bench_device,
+    generation_eos_ids,
     interleaved_rates,
     ratio_summary,
-    stop_token_ids,
+    synchronize,
 )
 
 from text_envs import TextGenerationVectorEnv
@@ -203,11 +205,6 @@ def lora_arguments(rank: int) -> dict[str, Any] | None:
     return None if rank == 0 else {"r": rank, "lora_alpha": 2 * rank, "lora_dropout": 0.0}
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 class TextPPORun:
     """A TextPPO trainer built once; :meth:`run` trains it a few iterations and returns the seconds taken."""
 
@@ -219,7 +216,7 @@ class TextPPORun:
             prompts=DEFAULT_PROMPTS_TRAIN,
             reward_model=reward_model,
             max_new_tokens=args.max_new_tokens,
-            stop_tokens=stop_token_ids(model),
+            stop_tokens=generation_eos_ids(model),
         )
         config = TextPPOConfig(
             learning_rate=args.learning_rate,

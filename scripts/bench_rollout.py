@@ -47,12 +47,12 @@ range (``ratio_to_generate``: medians; ``ratio_to_generate_range``: ``[min, max]
 the CPU (2x on a GPU).
 
 Why the env paths can beat ``generate`` (a 2-core CPU, 1 thread, the embedded LM): a step of this
-small model is mostly fixed cost, and for GPT-2 models both env paths decode with
-:class:`text_envs_agents.llm.gpt2_decoding.GPT2Decoder` (keys and values written into preallocated slots
-instead of a ``DynamicCache`` that is concatenated every token, plain tensor functions instead of module
-calls, one fused GELU) and sample by inverse CDF instead of ``torch.multinomial``. The cached policy path
-still pays a second LM call on steps where some env restarted (the last line prints the calls per step)
-and a value head; the TextPPO rollout records log-probs on the way.
+small model is mostly fixed cost, and for GPT-2 and Llama-family models both env paths decode with a slot
+decoder (:func:`text_envs_agents.llm.slot_decoding.slot_decoder`: keys and values written into preallocated
+slots instead of a ``DynamicCache`` that is concatenated every token, plain tensor functions instead of
+module calls, one fused GELU for GPT-2) and sample by inverse CDF instead of ``torch.multinomial``. The
+cached policy path still pays a second LM call on steps where some env restarted (the last line prints the
+calls per step) and a value head; the TextPPO rollout records log-probs on the way.
 """
 
 from __future__ import annotations
@@ -73,9 +73,10 @@ from paired_trials import (
     DeviceName,
     DtypeName,
     bench_device,
+    generation_eos_ids,
     interleaved_rates,
     ratio_summary,
-    stop_token_ids,
+    synchronize,
 )
 
 from text_envs import TextGenerationVectorEnv
@@ -137,7 +138,7 @@ def generate_trial(model, inputs: dict, stop_ids: list[int], max_new_tokens: int
             pad_token_id=pad_token_id,
         )
         tokens += output.shape[0] * (output.shape[1] - inputs["input_ids"].shape[1])
-    synchronize(model)
+    synchronize(model.device)
     return tokens, time.perf_counter() - start
 
 
@@ -164,14 +165,8 @@ def textppo_trial(model, env: TextGenerationVectorEnv, rounds: int, seed: int) -
     for round_index in range(rounds):
         batch = sample_episodes(model, env, seed * 1000 + round_index, generator)
         tokens += env.num_envs * int(batch.completion_mask.sum(1).max())
-    synchronize(model)
+    synchronize(model.device)
     return tokens, time.perf_counter() - start
-
-
-def synchronize(model: torch.nn.Module) -> None:
-    """Wait for the model's device (CUDA kernels run asynchronously), so that a clock read afterwards is true."""
-    if model.device.type == "cuda":
-        torch.cuda.synchronize(model.device)
 
 
 def build_policy(env: TextGenerationVectorEnv, model_name: str | None):
@@ -201,7 +196,7 @@ def measure(args: Args) -> dict[str, object]:
         policy.to(device=device, dtype=dtype)
     else:
         model = load_causal_lm(model_name).to(device=device, dtype=dtype)
-    env_arguments["stop_tokens"] = stop_token_ids(model)
+    env_arguments["stop_tokens"] = generation_eos_ids(model)
     lockstep_env = TextGenerationVectorEnv(args.num_envs, **env_arguments)
     if policy_paths:
         policy_env = TextGenerationVectorEnv(args.num_envs, autoreset_mode=AutoresetMode.SAME_STEP, **env_arguments)

@@ -32,7 +32,13 @@ def bench_device(name: DeviceName) -> torch.device:
         raise SystemExit(f"--device: {error}") from error
 
 
-def stop_token_ids(model: torch.nn.Module) -> list[int]:
+def synchronize(device: torch.device) -> None:
+    """Wait for ``device`` (CUDA kernels run asynchronously), so that a clock read afterwards is true."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def generation_eos_ids(model: torch.nn.Module) -> list[int]:
     """The model's ``generation_config.eos_token_id`` as a list: the stop tokens ``generate`` and TRL use
     besides the tokenizer's EOS, which the env must stop at too for both sides to share one stop rule."""
     eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
