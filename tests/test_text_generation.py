@@ -1,18 +1,20 @@
 """TextGeneration-v0: semantics, seeding, bad input, the vector env, and real models acting through it."""
 
 import json
+import unicodedata
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from gymnasium.utils.env_checker import check_env
+from gymnasium.utils.env_checker import check_env, data_equivalence
 from gymnasium.vector import AutoresetMode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from text_envs import TextGenerationEnv, TextGenerationVectorEnv
 from text_envs.defaults import DEFAULT_LM_DIR
+from text_envs.generation.text_space import UnicodeText
 from text_envs.rewards.lexicon import lexicon_sentiment_reward
 from text_envs.rewards.trained import default_reward_model
 
@@ -100,6 +102,13 @@ def test_stop_tokens(tokenizer):
         make_env(tokenizer, stop_tokens=[10**6])
 
 
+@pytest.mark.parametrize("stop_tokens", [".!", 5, [True], [1.5]])
+def test_stop_tokens_that_are_not_a_list_of_tokens_are_refused(tokenizer, stop_tokens):
+    assert len(word_ids(tokenizer, ".")) == len(word_ids(tokenizer, "!")) == 1  # ".!" would pass as two tokens
+    with pytest.raises(TypeError, match="stop_tokens"):
+        make_env(tokenizer, stop_tokens=stop_tokens)
+
+
 def test_seeding_reproduces_prompts_and_differs_across_seeds(tokenizer):
     def prompts(seed):
         env = TextGenerationEnv(tokenizer=tokenizer)
@@ -146,6 +155,86 @@ def test_bad_reward_models_raise(tokenizer, reward_model, message):
         env.step(tokenizer.eos_token_id)
 
 
+@pytest.mark.parametrize(
+    "scores, message",
+    [
+        ("1.0", "returned str"),
+        ({"score": 1.0}, "returned dict"),
+        (None, "returned NoneType"),
+        (torch.ones(1, requires_grad=True), "returned a tensor that requires gradients"),
+    ],
+)
+def test_reward_models_returning_no_numbers_raise_naming_the_reward_model(tokenizer, scores, message):
+    def unusual_reward_model(prompts, completions):
+        return scores
+
+    env = make_env(tokenizer, reward_model=unusual_reward_model)
+    env.reset(seed=0)
+    with pytest.raises(TypeError, match=f"reward model '.*unusual_reward_model' {message}"):
+        env.step(tokenizer.eos_token_id)
+
+
+class FlakyRewardModel:
+    """Scores by length (characters per completion), after raising on its first ``failures`` calls."""
+
+    def __init__(self, failures: int):
+        self.failures = failures
+
+    def __call__(self, prompts, completions):
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("reward server unreachable")
+        return [float(len(c)) for c in completions]
+
+
+def step_retrying(env, action):
+    """``env.step(action)``, taken again after a reward model's ``ConnectionError``; also whether it raised."""
+    try:
+        return env.step(action), False
+    except ConnectionError:
+        return env.step(action), True
+
+
+def test_a_failed_score_leaves_the_env_as_before_the_step(tokenizer):
+    actions = [*word_ids(tokenizer, " great food"), tokenizer.eos_token_id]
+    kwargs = dict(prompts=["the food was"], max_new_tokens=10)
+    flaky, steady = (
+        make_env(tokenizer, reward_model=FlakyRewardModel(1), **kwargs),
+        make_env(tokenizer, reward_model=len_reward, **kwargs),
+    )
+    flaky.reset(seed=0), steady.reset(seed=0)
+    raised = []
+    for action in actions:
+        result, failed = step_retrying(flaky, action)
+        raised.append(failed)
+        assert data_equivalence(result, steady.step(action), exact=True)
+    assert raised == [False] * (len(actions) - 1) + [True]
+    assert result[1] == len(" great food") and result[4]["completion_ids"].tolist() == actions
+    assert data_equivalence(flaky.reset(seed=1), steady.reset(seed=1), exact=True)
+
+
+@pytest.mark.parametrize("autoreset_mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_a_failed_score_in_the_vector_env_loses_no_completion(tokenizer, autoreset_mode):
+    """The flaky reward model fails when the first episodes end; retried, the run equals one that never failed,
+    finished completions scored and rows restarting on schedule after it."""
+    kwargs = dict(tokenizer=tokenizer, max_new_tokens=3, autoreset_mode=autoreset_mode)
+    flaky = TextGenerationVectorEnv(3, reward_model=FlakyRewardModel(1), **kwargs)
+    steady = TextGenerationVectorEnv(3, reward_model=len_reward, **kwargs)
+    assert data_equivalence(flaky.reset(seed=0), steady.reset(seed=0), exact=True)
+    raised, ended, scored = [], 0, 0
+    for step, actions in enumerate(np.random.default_rng(0).integers(5, 900, size=(10, 3))):
+        result, failed = step_retrying(flaky, actions)
+        raised.append(failed)
+        assert data_equivalence(result, steady.step(actions), exact=True), f"step {step}"
+        _, rewards, terminated, truncated, info = result
+        info = info.get("final_info", info)
+        ended += int((terminated | truncated).sum())
+        scored += int(info.get("_score", np.zeros(3, dtype=bool)).sum())
+    assert raised == [False, False, True] + [False] * 7
+    # 10 steps of 3-token episodes: NEXT_STEP spends a step restarting (3 rounds), SAME_STEP does not.
+    assert ended == scored == 3 * (3 if autoreset_mode is AutoresetMode.SAME_STEP else 2)
+
+
 def test_reward_model_receives_prompt_and_completion(tokenizer):
     calls = []
 
@@ -181,6 +270,10 @@ def test_unknown_tokenizer_and_bad_prompt_files(tmp_path):
     blank.write_text("one prompt\n\nanother\n")
     with pytest.raises(ValueError, match=r"blank.txt:2: blank line"):
         TextGenerationEnv(prompts=str(blank))
+    for binary in (tmp_path / "binary.txt", tmp_path / "binary.jsonl"):
+        binary.write_bytes(b'"fine"\n"caf\xc3\xa9"\n"\x89PNG\xff\xfe"\n')
+        with pytest.raises(ValueError, match=rf"{binary.name}:3: not UTF-8 text \(byte 0x89\)"):
+            TextGenerationEnv(prompts=str(binary))
     with pytest.raises(FileNotFoundError):
         TextGenerationEnv(prompts=str(tmp_path / "missing.jsonl"))
     with pytest.raises(ValueError, match="non-empty string"):
@@ -197,13 +290,21 @@ def test_prompt_files_load(tmp_path, tokenizer):
     assert env.task.prompts == ["from a column", "again"]
 
 
-def test_hugging_face_dataset_from_a_local_directory(tmp_path, tokenizer):
-    pytest.importorskip("datasets")
+def test_hugging_face_dataset_from_a_local_directory(tmp_path, tokenizer, monkeypatch):
+    datasets = pytest.importorskip("datasets")
     data = tmp_path / "my_dataset"
     data.mkdir()
     (data / "train.jsonl").write_text("".join(json.dumps({"text": f"prompt {i}"}) + "\n" for i in range(5)))
+    load_dataset, calls = datasets.load_dataset, []
+
+    def recording_load_dataset(*args, **kwargs):
+        calls.append(kwargs)
+        return load_dataset(*args, **kwargs)
+
+    monkeypatch.setattr(datasets, "load_dataset", recording_load_dataset)
     env = TextGenerationEnv(tokenizer=tokenizer, prompts=str(data), prompt_split="train", prompt_column="text")
     assert env.task.prompts == [f"prompt {i}" for i in range(5)]
+    assert calls[0]["trust_remote_code"] is False  # a dataset's loading script never runs
     with pytest.raises(ValueError, match="no column 'prompt'"):
         TextGenerationEnv(tokenizer=tokenizer, prompts=str(data))
 
@@ -218,6 +319,62 @@ def test_text_observation_mode(tokenizer):
         observation, *_ = env.step(action)
     assert observation == "the food was great" and env.observation_space.contains(observation)
     check_env(env.unwrapped)
+
+
+def control_character_ids(tokenizer):
+    """Ids that decode to a control character other than tab and newlines (id 190 is ``'\\x00'``)."""
+    ids = [
+        i
+        for i in range(len(tokenizer))
+        if any(c not in "\t\n\r" and unicodedata.category(c) == "Cc" for c in tokenizer.decode([i]))
+    ]
+    assert 190 in ids and len(ids) > 20
+    return ids
+
+
+def test_text_observations_with_control_characters_and_emoji_are_in_the_space(tokenizer):
+    env = make_env(tokenizer, observation_mode="text", prompts=["pizza 🍕 tonight"], max_new_tokens=64)
+    observation, _ = env.reset(seed=0)
+    assert observation == "pizza 🍕 tonight" and env.observation_space.contains(observation)
+    for action in [*control_character_ids(tokenizer), *word_ids(tokenizer, " 🎉")]:
+        observation, *_ = env.step(action)
+        assert env.observation_space.contains(observation), repr(observation)
+    assert "\x00" in observation and observation.endswith("🎉")
+    assert not env.observation_space.contains("\ud83c")  # a lone surrogate is no decoded text
+    check_env(env, skip_render_check=True)
+
+
+def test_unicode_text_space_is_a_text_space_over_every_unicode_character():
+    space = UnicodeText(8, seed=0)
+    assert isinstance(space, gym.spaces.Text) and len(space.character_set) == 0x110000 - 0x800
+    for text in ["", "\x00\x1f", "🍕\U0010ffff\ufffd\ufffe"]:
+        assert space.contains(text)
+        flat = gym.spaces.utils.flatten(space, text)  # what async vector envs write to shared memory
+        assert flat.shape == (8,) and gym.spaces.utils.unflatten(space, flat) == text
+    assert [space.character_index(c) for c in "\ud7ff\ue000"] == [0xD7FF, 0xD800]  # surrogates skipped
+    assert not space.contains("\udc00") and not space.contains("x" * 9) and not space.contains(b"x")
+    assert all(space.contains(space.sample()) for _ in range(20))
+    assert space == UnicodeText(8) != UnicodeText(9) and space != gym.spaces.Text(8)
+
+
+def test_vector_text_observations_with_control_characters_and_emoji_are_in_the_space(tokenizer):
+    envs = TextGenerationVectorEnv(
+        2,
+        tokenizer=tokenizer,
+        reward_model=len_reward,
+        observation_mode="text",
+        prompts=["🍕 or 🍣?"],
+        max_new_tokens=3,
+    )
+    observations, _ = envs.reset(seed=0)
+    assert observations == ("🍕 or 🍣?",) * 2 and envs.observation_space.contains(observations)
+    controls = np.resize(control_character_ids(tokenizer), (12, 2))
+    seen = []
+    for actions in controls:  # NEXT_STEP: each row ends an episode, restarts, and goes on
+        observations, *_ = envs.step(actions)
+        assert envs.observation_space.contains(observations), repr(observations)
+        seen.extend(observations)
+    assert all(o.startswith("🍕 or 🍣?") for o in seen) and sum("\x00" in o for o in seen) >= 2
 
 
 def test_render_ansi(tokenizer):
@@ -367,14 +524,24 @@ def test_encoder_decoder_model_acting_through_the_env_matches_generate(tokenizer
         TextGenerationEnv(tokenizer=tokenizer, architecture="encoder_decoder", context_length=64)
 
 
-def test_stock_sb3_ppo_can_act_and_learn_in_the_env():
+def test_stock_sb3_ppo_learns_in_the_env(one_torch_thread):
+    """One prompt, one token per episode scored by its length: PPO must raise the expected length under its policy."""
     from stable_baselines3 import PPO
 
-    torch.set_num_threads(1)
-    env = gym.make("text_envs/TextGeneration-v0", max_new_tokens=8)
-    model = PPO("MultiInputPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0)
-    model.learn(total_timesteps=256)
+    env = gym.make("text_envs/TextGeneration-v0", prompts=["the food was"], max_new_tokens=1, reward_model=len_reward)
+    tokenizer, stop_ids = env.unwrapped.tokenizer, env.unwrapped.task.stop_token_ids
+    lengths = torch.tensor([0 if i in stop_ids else len(tokenizer.decode([i])) for i in range(len(tokenizer))])
+    model = PPO("MultiInputPolicy", env, n_steps=128, batch_size=64, n_epochs=4, learning_rate=3e-3, seed=0)
     observation, _ = env.reset(seed=0)
+
+    def expected_length() -> float:
+        with torch.no_grad():
+            probs = model.policy.get_distribution(model.policy.obs_to_tensor(observation)[0]).distribution.probs
+        return float(probs[0] @ lengths.to(probs.dtype))
+
+    before = expected_length()
+    model.learn(total_timesteps=512)
+    assert expected_length() > before + 0.5  # characters per completion; about 3.6 -> 5.0
     action, _ = model.predict(observation)
     assert env.action_space.contains(int(action))
 
@@ -391,16 +558,20 @@ def test_default_reward_is_the_embedded_reward_model(tokenizer):
 
 def test_async_workers_score_after_the_parent_used_torch():
     """Forked workers must not hang in torch's OpenMP pool (text_envs sets one thread in forked children)."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(2)
-    default_reward_model()(["the food was"], [" great."] * 1)  # the parent's thread pool is now warm
-    envs = gym.make_vec("text_envs/TextGeneration-v0", num_envs=2, vectorization_mode="async", max_new_tokens=2)
-    envs.reset(seed=0)
-    scores = []
-    for _ in range(2):
-        envs.step_async(np.array([5, 6]))
-        _, rewards, terminated, truncated, info = envs.step_wait(timeout=60)  # raises instead of hanging
-        scores.extend(rewards[terminated | truncated])
-    envs.close()
+    try:
+        default_reward_model()(["the food was"], [" great."] * 1)  # the parent's thread pool is now warm
+        envs = gym.make_vec("text_envs/TextGeneration-v0", num_envs=2, vectorization_mode="async", max_new_tokens=2)
+        envs.reset(seed=0)
+        scores = []
+        for _ in range(2):
+            envs.step_async(np.array([5, 6]))
+            _, rewards, terminated, truncated, info = envs.step_wait(timeout=60)  # raises instead of hanging
+            scores.extend(rewards[terminated | truncated])
+        envs.close()
+    finally:
+        torch.set_num_threads(threads)
     assert len(scores) == 2 and np.isfinite(scores).all()
 
 

@@ -1,5 +1,7 @@
 """TicTacToeText-v0: the text interface plays exactly the numeric env's game, parses moves, and carries the board."""
 
+import unicodedata
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -160,6 +162,28 @@ def test_text_observation_is_the_decoded_context():
     assert text.endswith("your move:")  # the next turn's prompt
     token_env.render_mode = "ansi"
     assert token_env.render() == text + "\n"
+
+
+def test_text_observations_with_control_characters_and_emoji_are_in_the_space():
+    probe = TicTacToeTextEnv()
+    tokenizer = probe.tokenizer
+    controls = [
+        i
+        for i in range(len(tokenizer))
+        if any(c not in "\n\t\r" and unicodedata.category(c) == "Cc" for c in tokenizer.decode([i]))
+        and parse_move(tokenizer.decode([i])) == (None, False)  # no digit, no newline: the turn goes on
+    ]
+    emoji = tokenizer.encode(" 🍕", add_special_tokens=False)
+    assert 190 in controls and len(emoji) > 1  # id 190 is "\x00"; the emoji is spelled in byte tokens
+    env = TicTacToeTextEnv(observation_mode="text", max_move_tokens=len(controls) + len(emoji) + 1)
+    text, info = env.reset(seed=0)
+    for token in [*controls, *emoji]:
+        text, _, terminated, _, _ = env.step(token)
+        assert env.observation_space.contains(text) and not terminated, repr(text)
+    assert "\x00" in text and text.endswith("🍕")
+    cell = int(np.flatnonzero(info["legal_moves"])[0])
+    text, *_ = env.step(move_tokens(env, cell)[-1])
+    assert env.observation_space.contains(text)
 
 
 def test_reset_with_same_seed_is_reproducible_and_fresh(env):

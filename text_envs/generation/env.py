@@ -45,10 +45,14 @@ class TextGenerationEnv(gym.Env):
     tells the two apart by the presence of the ``decoder_*`` keys: a causal agent reads
     ``input_ids``; a seq2seq agent encodes ``input_ids`` once and decodes ``decoder_input_ids``.
 
-    ``observation_mode="text"``: ``Text`` holding the prompt and the completion so far decoded as
-    one string, for agents that read text; actions are still token ids. Special tokens are skipped
-    with ``prompt_format="plain"`` and kept with ``"chat"`` (the string is the rendered template, its
-    markers included, followed by the completion).
+    ``observation_mode="text"``: the prompt and the completion so far decoded as one string, for agents
+    that read text; actions are still token ids. The space is a
+    :class:`~text_envs.generation.text_space.UnicodeText`, Gymnasium's ``Text`` over every Unicode
+    character (surrogates excluded, which decoded UTF-8 never holds): the control characters byte tokens
+    spell (the embedded tokenizer's id 190 decodes to ``'\\x00'``), emoji and ``U+FFFD`` for bytes that are
+    not UTF-8 are kept as they are, never escaped or replaced, and every observation is in the space.
+    Special tokens are skipped with ``prompt_format="plain"`` and kept with ``"chat"`` (the string is the
+    rendered template, its markers included, followed by the completion).
 
     ``prompt_format="chat"`` changes which ids the prompt part holds, not the layout: the agent sees
     the templated prompt, ``tokenizer.apply_chat_template([system?, user: prompt],
@@ -73,7 +77,9 @@ class TextGenerationEnv(gym.Env):
     without the stop or end-of-turn token that ended it and without special tokens. A reward model
     returning the wrong number of scores or a non-finite one raises ``ValueError``; one returning
     something other than numbers (``None``, a string, a dict, a tensor that requires gradients) raises
-    ``TypeError``.
+    ``TypeError``; both name the reward model. The completion is scored before the step changes the env:
+    when the reward model raises, the exception propagates and the env is as it was before that
+    ``step``, so the same ``step(action)`` can be called again to retry, and nothing is lost.
 
     ## Episode End
     Terminated when the action is EOS, the chat template's end-of-turn token (``prompt_format="chat"``;
@@ -98,7 +104,8 @@ class TextGenerationEnv(gym.Env):
       the default feedback data; its logit, per sequence), loaded on the first score.
     - ``max_new_tokens`` (32), ``max_prompt_tokens`` (32), ``context_length`` (causal only;
       default ``max_prompt_tokens + max_new_tokens``).
-    - ``stop_tokens``: extra tokens (single-token strings or ids) that end the episode; EOS always does.
+    - ``stop_tokens``: a list of extra tokens (single-token strings or ids) that end the episode; EOS
+      always does. A bare string is refused (``TypeError``): ``"ab"`` is not read as ``["a", "b"]``.
     - ``observation_mode``: ``"tokens"`` or ``"text"``; ``architecture``: ``"causal"`` or
       ``"encoder_decoder"``; ``decoder_start_token_id`` (default: the pad id, as T5 uses).
     - ``prompt_truncation``: ``"left"`` or ``"error"``.
@@ -188,21 +195,24 @@ class TextGenerationEnv(gym.Env):
         if self._done:
             raise RuntimeError("step() called before reset() or after the episode ended; call reset() first")
         token = check_discrete_action(action, self.task.vocab_size, "token id")
-        self._sequence[:-1] = self._sequence[1:]
-        self._sequence[-1] = token
-        self._sequence_tokens = min(self._sequence_tokens + 1, len(self._sequence))
-        self._completion.append(token)
+        sequence_tokens = min(self._sequence_tokens + 1, len(self._sequence))
         terminated = token in self.task.stop_token_ids
         truncated = not terminated and (
-            len(self._completion) >= self.task.max_new_tokens or self._sequence_tokens >= len(self._sequence)
+            len(self._completion) + 1 >= self.task.max_new_tokens or sequence_tokens >= len(self._sequence)
         )
-        if not (terminated or truncated):
-            return self._observation(), 0.0, False, False, {}
-        self._done = True
-        completion_ids = np.array(self._completion, dtype=np.int64)
-        completion = self.task.completion_text(completion_ids, stopped=terminated)
-        score = float(self.task.score([self._prompt], [completion])[0])
-        info = {"prompt": self._prompt, "completion": completion, "completion_ids": completion_ids, "score": score}
+        score, info = 0.0, {}
+        if terminated or truncated:
+            # Scored before the step changes the env: a reward model that raises leaves the episode as it
+            # was, and the same step can be taken again.
+            completion_ids = np.array([*self._completion, token], dtype=np.int64)
+            completion = self.task.completion_text(completion_ids, stopped=terminated)
+            score = float(self.task.score([self._prompt], [completion])[0])
+            info = {"prompt": self._prompt, "completion": completion, "completion_ids": completion_ids, "score": score}
+        self._sequence[:-1] = self._sequence[1:]
+        self._sequence[-1] = token
+        self._sequence_tokens = sequence_tokens
+        self._completion.append(token)
+        self._done = terminated or truncated
         return self._observation(), score, terminated, truncated, info
 
     def render(self) -> str | np.ndarray | None:

@@ -21,10 +21,11 @@ def load_prompts(
     - a ``.jsonl`` path: one JSON object per line with the prompt under ``column`` (``"prompt"``
       by default), or one JSON string per line; blank lines are skipped;
     - any other string that is not an existing file: a Hugging Face dataset name or local
-      dataset directory, loaded with ``datasets.load_dataset(source, split=split)[column]``
-      (needs the ``datasets`` extra).
+      dataset directory, loaded with ``datasets.load_dataset(source, split=split,
+      trust_remote_code=False)[column]`` (needs the ``datasets`` extra): a dataset's loading script never runs.
 
-    Malformed input raises ``ValueError`` naming the file and line (1-based); an empty set raises too.
+    Malformed input (a file that is not UTF-8 included) raises ``ValueError`` naming the file and line
+    (1-based); an empty set raises too.
     """
     if isinstance(source, (list, tuple)):
         prompts = list(source)
@@ -48,9 +49,22 @@ def load_prompts(
     return prompts
 
 
+def _read_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file; a file that is not UTF-8 raises ``ValueError`` naming the file and line."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        # The bytes before the bad one decode; counting lines the way splitlines does keeps the numbers consistent.
+        line = len((data[: error.start].decode("utf-8") + "end").splitlines())
+        raise ValueError(
+            f"{path}:{line}: not UTF-8 text (byte {data[error.start]:#04x}); prompt files are UTF-8"
+        ) from None
+
+
 def _read_txt(path: Path) -> list[str]:
     prompts = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(_read_lines(path), start=1):
         if not line.strip():
             raise ValueError(f"{path}:{number}: blank line (one prompt per line)")
         prompts.append(line)
@@ -59,7 +73,7 @@ def _read_txt(path: Path) -> list[str]:
 
 def _read_jsonl(path: Path, column: str) -> list[str]:
     prompts = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(_read_lines(path), start=1):
         if not line.strip():
             continue
         try:
@@ -85,7 +99,8 @@ def _read_dataset(name: str, split: str, column: str) -> list[str]:
             "`pip install datasets` (or the text_envs[datasets] extra)"
         ) from None
     try:
-        dataset = datasets.load_dataset(name, split=split)
+        # Explicitly off: datasets 2.x ran a dataset's loading script when asked to; 4.x and later run none.
+        dataset = datasets.load_dataset(name, split=split, trust_remote_code=False)
     except Exception as error:  # datasets raises many kinds: missing path, offline hub, bad split
         raise ValueError(
             f"could not load prompts from {name!r} (split {split!r}): not a .txt/.jsonl file, "

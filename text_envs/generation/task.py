@@ -8,7 +8,7 @@ instead of a silent training signal.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from transformers import PreTrainedTokenizerBase
 from text_envs.defaults import DEFAULT_PROMPTS_TRAIN
 from text_envs.generation.prompt_format import PromptFormat
 from text_envs.generation.prompts import DEFAULT_PROMPT_KEY, load_prompts
+from text_envs.generation.text_space import UnicodeText
 from text_envs.lm import load_tokenizer
 from text_envs.rewards.protocol import RewardModel, check_scores
 from text_envs.rewards.trained import default_reward, minilm_dir
@@ -25,8 +26,6 @@ from text_envs.rewards.trained import default_reward, minilm_dir
 OBSERVATION_MODES = ("tokens", "text")
 ARCHITECTURES = ("causal", "encoder_decoder")
 PROMPT_TRUNCATIONS = ("left", "error")
-# Text observations may hold any character of the Basic Multilingual Plane (surrogates excluded).
-TEXT_CHARSET = "\t\n\r" + "".join(chr(c) for c in range(0x20, 0xD800)) + "".join(chr(c) for c in range(0xE000, 0xFFFE))
 
 
 class GenerationTask:
@@ -62,10 +61,13 @@ class GenerationTask:
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-        if max_new_tokens < 1 or max_prompt_tokens < 1:
-            raise ValueError(
-                f"max_new_tokens and max_prompt_tokens must be positive, got {max_new_tokens}, {max_prompt_tokens}"
-            )
+        for name, value in (
+            ("max_new_tokens", max_new_tokens),
+            ("max_prompt_tokens", max_prompt_tokens),
+            ("context_length", 1 if context_length is None else context_length),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if architecture == "encoder_decoder" and context_length is not None:
             raise ValueError(
                 "context_length applies to causal models; an encoder-decoder env holds "
@@ -78,6 +80,8 @@ class GenerationTask:
         self.reward_model = default_reward if reward_model is None else reward_model
         if not callable(self.reward_model):
             raise TypeError(f"reward_model must be callable (prompts, completions) -> scores, got {reward_model!r}")
+        self.reward_model_name = getattr(self.reward_model, "__qualname__", type(self.reward_model).__name__)
+        """What errors about the reward model's scores call it: a function's qualified name, else its class's name."""
         self.observation_mode = observation_mode
         self.architecture = architecture
         self.prompt_truncation = prompt_truncation
@@ -86,6 +90,11 @@ class GenerationTask:
         self.vocab_size = len(self.tokenizer)
         self.eos_token_id = self.tokenizer.eos_token_id
         self.pad_token_id = next((t for t in (self.tokenizer.pad_token_id, self.eos_token_id) if t is not None), 0)
+        if isinstance(stop_tokens, (str, bytes)) or not isinstance(stop_tokens, Iterable):
+            # A bare "ab" would iterate as the two stop tokens "a" and "b".
+            raise TypeError(
+                f"stop_tokens must be a list of single-token strings or ids, as [{stop_tokens!r}], not {stop_tokens!r}"
+            )
         self.stop_token_ids = frozenset(
             {self._stop_token_id(t) for t in stop_tokens} | self.prompt_format.turn_end_token_ids
         )
@@ -109,6 +118,8 @@ class GenerationTask:
         self.observation_space = self._observation_space()
 
     def _stop_token_id(self, token: str | int) -> int:
+        if isinstance(token, bool) or not isinstance(token, (str, int, np.integer)):
+            raise TypeError(f"stop_tokens holds {token!r}; each stop token is a single-token string or a token id")
         if isinstance(token, (int, np.integer)):
             if not 0 <= token < self.vocab_size:
                 raise ValueError(f"stop token id {token} is outside the vocabulary (size {self.vocab_size})")
@@ -139,7 +150,7 @@ class GenerationTask:
         if self.observation_mode == "text":
             longest_token = max(len(t) for t in self.tokenizer.get_vocab())
             capacity = self.max_prompt_tokens + self.max_new_tokens
-            return spaces.Text(max_length=capacity * longest_token, min_length=0, charset=TEXT_CHARSET)
+            return UnicodeText(capacity * longest_token)
 
         def ids(length: int) -> spaces.Box:
             return spaces.Box(0, self.vocab_size - 1, shape=(length,), dtype=np.int64)
@@ -188,4 +199,5 @@ class GenerationTask:
     def score(self, prompts: list[str], completions: list[str]) -> np.ndarray:
         """The reward model's scores, checked by :func:`~text_envs.rewards.protocol.check_scores`, as float64
         (Gymnasium's vector envs report rewards and infos in float64, and a callable's 0.1 stays 0.1)."""
-        return check_scores(self.reward_model(prompts, completions), len(completions), "the reward model", np.float64)
+        source = f"the reward model {self.reward_model_name!r}"
+        return check_scores(self.reward_model(prompts, completions), len(completions), source, np.float64)

@@ -30,7 +30,15 @@ class TextGenerationVectorEnv(VectorEnv):
     ## Spaces
     ``single_action_space`` is ``Discrete(vocab_size)``; ``action_space`` is
     ``MultiDiscrete([vocab_size] * num_envs)``. Observations batch the single env's: a ``Dict`` of
-    ``(num_envs, length)`` arrays, or a tuple of strings in text mode.
+    ``(num_envs, length)`` arrays, or a tuple of strings in text mode (``observation_space`` a ``Tuple``
+    of the single env's :class:`~text_envs.generation.text_space.UnicodeText`).
+
+    ## Rewards
+    The single env's, all completions that end in a step scored in one call. The step is committed only
+    after that call returns valid scores: when the reward model raises, the exception propagates and
+    every env is as it was before the step (no episode ended, none restarted, no random draw taken), so
+    calling ``step`` again with the same actions retries it; no finished completion is dropped, in any
+    autoreset mode.
 
     ## Information
     Gymnasium's vector convention: for envs whose episode ended this step, ``info`` holds
@@ -102,21 +110,21 @@ class TextGenerationVectorEnv(VectorEnv):
             raise RuntimeError(f"step() on finished envs {np.flatnonzero(self._done)}; call reset() first")
         restarting = self._done.copy()
         active = ~restarting
-        # Shift every row; rows that restart are rewritten below, so shifting them too costs nothing extra.
-        self._sequences[:, :-1] = self._sequences[:, 1:]
-        self._sequences[:, -1] = tokens
-        self._sequence_tokens = np.minimum(self._sequence_tokens + active, self._sequences.shape[1])
-        self._new_tokens += active
+        # The step is built in new arrays and committed once the episodes that end in it are scored: a reward
+        # model that raises leaves every env as it was, and the same step can be taken again. Rows that
+        # restart are shifted too and rewritten below.
+        sequences = np.concatenate([self._sequences[:, 1:], tokens[:, None]], axis=1)
+        sequence_tokens = np.minimum(self._sequence_tokens + active, sequences.shape[1])
+        new_tokens = self._new_tokens + active
         terminated = active & np.isin(tokens, self._stop_ids)
         truncated = (
-            active
-            & ~terminated
-            & ((self._new_tokens >= self.task.max_new_tokens) | (self._sequence_tokens >= self._sequences.shape[1]))
+            active & ~terminated & ((new_tokens >= self.task.max_new_tokens) | (sequence_tokens >= sequences.shape[1]))
         )
         ended = np.flatnonzero(terminated | truncated)
-        self._done[ended] = True
         rewards = np.zeros(self.num_envs, dtype=np.float64)
-        info = self._finish_episodes(ended, terminated, rewards) if ended.size else {}
+        info = self._finish_episodes(ended, terminated, sequences, new_tokens, rewards) if ended.size else {}
+        self._sequences, self._sequence_tokens, self._new_tokens = sequences, sequence_tokens, new_tokens
+        self._done[ended] = True
 
         if self.autoreset_mode is AutoresetMode.NEXT_STEP:
             self._start_episodes(np.flatnonzero(restarting))
@@ -152,10 +160,18 @@ class TextGenerationVectorEnv(VectorEnv):
         self._new_tokens[envs] = 0
         self._done[envs] = False
 
-    def _finish_episodes(self, ended: np.ndarray, terminated: np.ndarray, rewards: np.ndarray) -> dict[str, Any]:
+    def _finish_episodes(
+        self,
+        ended: np.ndarray,
+        terminated: np.ndarray,
+        sequences: np.ndarray,
+        new_tokens: np.ndarray,
+        rewards: np.ndarray,
+    ) -> dict[str, Any]:
+        """Score the episodes ``ended`` in this step's uncommitted ``sequences`` into ``rewards``; their info."""
         prompts, completions, completion_ids = [], [], []
         for env_index in ended:
-            ids = self._sequences[env_index, len(self._positions) - self._new_tokens[env_index] :].copy()
+            ids = sequences[env_index, len(self._positions) - new_tokens[env_index] :].copy()
             completion_ids.append(ids)
             completions.append(self.task.completion_text(ids, stopped=bool(terminated[env_index])))
             prompts.append(self.task.prompts[self._prompt_index[env_index]])

@@ -14,7 +14,8 @@ from transformers import PreTrainedTokenizerBase
 from text_envs.actions import check_discrete_action
 from text_envs.agent_protocol import Agent
 from text_envs.generation.prompt_format import PromptFormat
-from text_envs.generation.task import OBSERVATION_MODES, TEXT_CHARSET
+from text_envs.generation.task import OBSERVATION_MODES
+from text_envs.generation.text_space import UnicodeText
 from text_envs.lm import load_tokenizer
 from text_envs.text_render import render_text_rgb
 from text_envs.tictactoe import rules
@@ -132,8 +133,10 @@ class TicTacToeTextEnv(gym.Env):
     the tokens emitted this turn, **left-padded** (pad id: the tokenizer's pad token, else EOS, else
     0) so the newest token is last and the mask marks real tokens with 1. ``context_length`` (an
     attribute) is the longest prompt over every position plus ``max_move_tokens``, so nothing is
-    ever truncated (templated prompts included). ``observation_mode="text"``: ``Text`` holding the
-    same context decoded as one string (special tokens skipped with ``"plain"``, kept with ``"chat"``:
+    ever truncated (templated prompts included). ``observation_mode="text"``: the same context decoded
+    as one string, in a :class:`~text_envs.generation.text_space.UnicodeText` (Gymnasium's ``Text`` over
+    every Unicode character, so the control characters and emoji that tokens spell are members, kept as
+    they are) (special tokens skipped with ``"plain"``, kept with ``"chat"``:
     the rendered template followed by this turn's tokens). At the end of the game the observation is
     the context of the last turn, the tokens that ended it included.
 
@@ -230,7 +233,7 @@ class TicTacToeTextEnv(gym.Env):
     def _observation_space(self) -> spaces.Space:
         if self.observation_mode == "text":
             longest_token = max(len(t) for t in self.tokenizer.get_vocab())
-            return spaces.Text(max_length=self.context_length * longest_token, min_length=0, charset=TEXT_CHARSET)
+            return UnicodeText(self.context_length * longest_token)
         return spaces.Dict(
             {
                 "input_ids": spaces.Box(0, self.vocab_size - 1, shape=(self.context_length,), dtype=np.int64),
