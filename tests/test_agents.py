@@ -4,7 +4,6 @@ import inspect
 
 import numpy as np
 import pytest
-import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from stable_baselines3 import PPO
@@ -113,11 +112,10 @@ def test_evaluation_counts_illegal_moves_as_losses():
     assert results.illegal <= results.loss
 
 
-def test_maskable_ppo_smoke():
+def test_maskable_ppo_smoke(one_torch_thread):
     from sb3_contrib import MaskablePPO
     from stable_baselines3.common.env_util import make_vec_env
 
-    torch.set_num_threads(1)
     env = make_vec_env("text_envs/TicTacToe-v0", n_envs=4, seed=0, env_kwargs={"agent_first": None})
     model = MaskablePPO("MlpPolicy", env, n_steps=64, batch_size=64, n_epochs=2, seed=0)
     model.learn(total_timesteps=1_024)

@@ -169,3 +169,78 @@ def test_item_ids_are_stable_and_tell_questions_apart():
         )
         == 5
     )
+
+
+TORN_WRITE_CHILD = """
+import os, signal, sys
+
+from text_envs.feedback import records
+from text_envs.feedback.labelling import label_items, make_item
+
+path, tear_at = sys.argv[1], int(sys.argv[2])
+real_open, line_writes = open, []
+
+
+class TornFile:
+    # The real file, except that the write of record line number tear_at (0-based) stops halfway: the bytes
+    # reach the disk, then the process is killed inside append_record, before the rest of the line.
+    def __init__(self, file):
+        self._file = file
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self._file.__exit__(*exc)
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+    def write(self, data):
+        if data.endswith(b"\\n") and len(data) > 1:
+            if len(line_writes) == tear_at:
+                self._file.write(data[: len(data) // 2])
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                os.kill(os.getpid(), signal.SIGKILL)
+            line_writes.append(data)
+        return self._file.write(data)
+
+
+records.open = lambda *args, **kwargs: TornFile(real_open(*args, **kwargs))
+items = [make_item("label", "the food was", [f" dish {i}"]) for i in range(5)]
+label_items(items, path, "alice", "label", input_fn=lambda question: "1", output_fn=lambda text: None)
+"""
+
+
+@pytest.mark.parametrize("tear_at", [0, 2, 4])
+def test_a_record_torn_by_sigkill_inside_its_write_costs_only_that_record(tmp_path, tear_at):
+    """A child labeller killed by SIGKILL halfway through writing a record line (deterministic fault injection in
+    append_record's own write); reading keeps every complete record, and a resumed session asks only the rest."""
+    import signal
+    import subprocess
+    import sys
+
+    from text_envs.feedback.labelling import label_items, make_item
+
+    path = tmp_path / "feedback.jsonl"
+    child = subprocess.run(
+        [sys.executable, "-c", TORN_WRITE_CHILD, str(path), str(tear_at)], capture_output=True, timeout=120
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()
+    raw = path.read_bytes()
+    assert raw.count(b"\n") == tear_at and not raw.endswith(b"\n")  # the kill landed inside the line
+    log = read_feedback(path)
+    items = [make_item("label", "the food was", [f" dish {i}"]) for i in range(5)]
+    assert [r["item_id"] for r in log.records] == [item.item_id for item in items[:tear_at]]
+    assert len(log.problems) == 1 and log.problems[0].startswith(f"{path}:{tear_at + 1}: invalid JSON")
+
+    shown = []
+    summary = label_items(items, path, "alice", "label", input_fn=lambda question: "0", output_fn=shown.append)
+    assert summary.judged == 5 - tear_at and summary.remaining == 0
+    assert shown[0] == f"warning: {log.problems[0]}"
+    resumed = read_feedback(path)
+    assert sorted(r["item_id"] for r in resumed.labels("alice")) == sorted(item.item_id for item in items)
+    assert [r["label"] for r in resumed.records] == [1] * tear_at + [0] * (5 - tear_at)
+    assert len(resumed.problems) == 1  # the torn line stays where it was, and nothing was glued onto it
+    assert resumed.problems[0].startswith(f"{path}:{tear_at + 1}: invalid JSON")

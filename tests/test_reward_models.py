@@ -11,7 +11,16 @@ from text_envs.defaults.corpus import reviews
 from text_envs.feedback.records import make_record
 from text_envs.rewards.classifier import ClassifierRewardModel
 from text_envs.rewards.protocol import CallableRewardModel, RewardModel
-from text_envs.rewards.trained import backbone_path, load_reward_model
+from text_envs.rewards.trained import (
+    CONFIG_FILE,
+    RewardModelConfig,
+    RewardNetwork,
+    TrainedRewardModel,
+    backbone_path,
+    load_encoder,
+    load_reward_model,
+    saved_backbone,
+)
 from text_envs.rewards.training import RewardTrainingConfig, train_reward_model
 
 
@@ -181,6 +190,112 @@ def test_load_errors(tmp_path):
         load_reward_model(tmp_path)
     with pytest.raises(ValueError, match="no training examples"):
         train_reward_model([], [])
+
+
+# ---------------------------------------------------------------- what a folder may load
+
+
+@pytest.fixture(scope="module")
+def tiny_backbone_model():
+    """A reward model on the embedded 928k GPT-2 (frozen, linear head), to save under any ``backbone`` name."""
+    from text_envs.defaults import DEFAULT_LM_DIR
+
+    encoder, tokenizer = load_encoder(str(DEFAULT_LM_DIR))
+    torch.manual_seed(0)
+    network = RewardNetwork(encoder, head_hidden=0)
+    return TrainedRewardModel(network, tokenizer, RewardModelConfig(backbone="unused", head_hidden=0), device="cpu")
+
+
+def save_naming(model, folder, backbone):
+    """``model`` saved in ``folder`` with ``backbone`` written into its ``reward_model.json``."""
+    model.save(folder)
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    (folder / CONFIG_FILE).write_text(json.dumps({**config, "backbone": str(backbone)}))
+    return folder
+
+
+def copy_backbone(destination):
+    import shutil
+
+    from text_envs.defaults import DEFAULT_LM_DIR
+
+    return shutil.copytree(DEFAULT_LM_DIR, destination)
+
+
+SCORED = (["the food was"] * 2, [" great", " awful"])
+
+
+def test_a_relative_backbone_resolves_inside_the_folder_not_the_current_directory(
+    tiny_backbone_model, tmp_path, monkeypatch
+):
+    folder = save_naming(tiny_backbone_model, tmp_path / "rm", "backbone")
+    copy_backbone(folder / "backbone")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "backbone").mkdir(parents=True)  # an empty folder of the same name where the user stands
+    monkeypatch.chdir(elsewhere)
+    reloaded = load_reward_model(folder, device="cpu")
+    np.testing.assert_allclose(reloaded(*SCORED), tiny_backbone_model(*SCORED), rtol=1e-5)
+    assert reloaded.network.encoder.name_or_path == str((folder / "backbone").resolve())
+
+
+@pytest.mark.parametrize("where", ["sibling", "absolute", "symlink", "hub id", "missing"])
+def test_a_backbone_outside_the_folder_loads_only_when_allowed(tiny_backbone_model, tmp_path, monkeypatch, where):
+    from text_envs.rewards import trained
+
+    outside = copy_backbone(tmp_path / "outside")
+    folder = tmp_path / "rm"
+    backbone = {
+        "sibling": "../outside",
+        "absolute": outside.resolve(),
+        "symlink": "linked",
+        "hub id": "gpt2",
+        "missing": "not_here",
+    }[where]
+    save_naming(tiny_backbone_model, folder, backbone)
+    if where == "symlink":
+        (folder / "linked").symlink_to(outside, target_is_directory=True)
+    loaded = []
+    real_load_encoder = trained.load_encoder
+    monkeypatch.setattr(
+        trained, "load_encoder", lambda source, *args: loaded.append(source) or real_load_encoder(outside, *args)
+    )
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=f"names the backbone '{backbone}'.*allow_external_backbone=True"):
+        load_reward_model(folder, device="cpu")
+    assert loaded == []  # refused before anything was read or fetched
+    reloaded = load_reward_model(folder, device="cpu", allow_external_backbone=True)
+    expected = {"hub id": "gpt2", "missing": "not_here"}.get(where, outside.resolve())
+    assert loaded == [expected]  # a path resolved against the model folder; a Hub id verbatim
+    np.testing.assert_allclose(reloaded(*SCORED), tiny_backbone_model(*SCORED), rtol=1e-5)
+
+
+def test_installed_and_registered_backbones_load_by_default(monkeypatch, tmp_path):
+    from text_envs.defaults import DEFAULT_REWARD_MODEL_DIR
+    from text_envs.models import REGISTRY
+    from text_envs.rewards import trained
+
+    assert json.loads((DEFAULT_REWARD_MODEL_DIR / CONFIG_FILE).read_text())["backbone"] == "minilm"
+    assert load_reward_model(DEFAULT_REWARD_MODEL_DIR, device="cpu")(*SCORED).shape == (2,)
+    name = next(iter(REGISTRY))
+    assert trained.backbone_source(tmp_path, name) == name  # resolved by text_envs.models, not the folder
+    assert trained.backbone_source(tmp_path, "minilm") == "minilm"
+
+
+def test_the_command_line_loader_passes_the_permission_on(tiny_backbone_model, tmp_path):
+    from text_envs_agents.cli.common import load_reward_model_by_name
+
+    folder = save_naming(tiny_backbone_model, tmp_path / "rm", copy_backbone(tmp_path / "outside").resolve())
+    with pytest.raises(ValueError, match="--allow-external-backbone"):
+        load_reward_model_by_name(str(folder), device="cpu")
+    model = load_reward_model_by_name(str(folder), device="cpu", allow_external_backbone=True)
+    np.testing.assert_allclose(model(*SCORED), tiny_backbone_model(*SCORED), rtol=1e-5)
+
+
+def test_training_saves_a_local_backbone_by_its_absolute_path(tmp_path, monkeypatch):
+    copy_backbone(tmp_path / "local")
+    monkeypatch.chdir(tmp_path)
+    assert saved_backbone("local") == str((tmp_path / "local").resolve())
+    assert saved_backbone("minilm") == "minilm" and saved_backbone("gpt2") == "gpt2"
 
 
 def test_shipped_default_reward_model_meets_its_held_out_accuracy():

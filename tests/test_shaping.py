@@ -12,6 +12,7 @@ from text_envs.shaping import (
     ClipTransform,
     DenseReward,
     DenseTerm,
+    FixedKLController,
     KLPenalty,
     KLTerm,
     LengthPenalty,
@@ -219,16 +220,38 @@ def test_a_term_of_ones_own_serves_the_wrapper_and_the_batch(tokenizer, completi
     assert shaped.rewards.tolist() == [[1.0, 1.0, 1.0, 1.0]]
 
 
+NAN = float("nan")
+
+
 @pytest.mark.parametrize(
     "build, match",
     [
-        (lambda: KLTerm(float("nan")), "beta"),
-        (lambda: AdaptiveKLController(initial_beta=float("nan")), "positive"),
-        (lambda: LengthTerm(float("nan")), "coef"),
-        (lambda: LengthTerm(-0.1), "coef"),
-        (lambda: MissingEOSTerm(float("nan")), "penalty"),
-        (lambda: ReturnStdScaling(epsilon=float("nan")), "epsilon"),
+        (lambda: KLTerm(NAN), "beta must be a finite number"),
+        (lambda: KLTerm(float("inf")), "beta must be a finite number"),
+        (lambda: KLTerm(-0.1), "beta must be >= 0"),
+        (lambda: KLTerm("0.1"), "beta must be a number or a KL controller"),
+        (lambda: KLTerm(True), "beta must be a number"),
+        (lambda: FixedKLController(NAN), "beta must be a finite number"),
+        (lambda: AdaptiveKLController(initial_beta=NAN), "initial_beta must be a finite number"),
+        (lambda: AdaptiveKLController(initial_beta=0.0), "initial_beta must be positive"),
+        (lambda: AdaptiveKLController(target=NAN), "target must be a finite number"),
+        (lambda: AdaptiveKLController(target=-6.0), "target must be positive"),
+        (lambda: AdaptiveKLController(horizon=NAN), "horizon must be a finite number"),
+        (lambda: AdaptiveKLController(horizon=0), "horizon must be positive"),
+        (lambda: LengthTerm(NAN), "coef must be a finite number"),
+        (lambda: LengthTerm(-0.1), "coef must be >= 0"),
+        (lambda: LengthTerm(0.1, target_length=True), "target_length"),
+        (lambda: MissingEOSTerm(NAN), "penalty must be a finite number"),
+        (lambda: MissingEOSTerm(-1.0), "penalty must be >= 0"),
+        (lambda: DenseTerm(dense_scorer, coef=NAN), "coef must be a finite number"),
+        (lambda: PotentialTerm(potential, gamma=NAN), "gamma must be a finite number"),
+        (lambda: ReturnStdScaling(epsilon=NAN), "epsilon must be a finite number"),
+        (lambda: ReturnStdScaling(epsilon=0.0), "epsilon must be positive"),
+        (lambda: ReturnStdScaling(gamma=NAN), "gamma must be a finite number"),
         (lambda: ClipTransform(), "min_reward, max_reward"),
+        (lambda: ClipTransform(NAN, 1.0), "min_reward must be a finite number"),
+        (lambda: ClipTransform(-1.0, NAN), "max_reward must be a finite number"),
+        (lambda: ClipTransform(2.0, 1.0), "min_reward must not exceed max_reward"),
         (lambda: RewardShaping([object()]), "ShapingTerm or RewardTransform"),
     ],
 )
@@ -237,12 +260,63 @@ def test_nonsense_settings_are_refused_with_their_name(build, match):
         build()
 
 
-def test_return_scaling_refuses_a_nan_reward():
-    scaling = RewardShaping([ReturnStdScaling()])
-    with pytest.raises(ValueError, match="non-finite reward"):
-        scaling.shape_completions(
-            ["p"], np.zeros((1, 1), dtype=np.int64), np.array([1]), np.array([True]), np.array([np.nan]), None
-        )
+def shape_one_step(shaping, scores, ref_logprobs=None):
+    """``shaping`` over ``len(scores)`` one-token completions that stopped, with these scores."""
+    n = len(scores)
+    return shaping.shape_completions(
+        ["p"] * n,
+        np.zeros((n, 1), dtype=np.int64),
+        np.ones(n, dtype=np.int64),
+        np.ones(n, dtype=bool),
+        np.asarray(scores, dtype=np.float64),
+        lambda ids, stopped: "",
+        policy_logprobs=None if ref_logprobs is None else np.full((n, 1), -1.0),
+        ref_logprobs=None if ref_logprobs is None else np.asarray(ref_logprobs, dtype=np.float64)[:, None],
+    )
+
+
+def test_a_nan_kl_never_reaches_the_adaptive_beta():
+    controller = AdaptiveKLController(0.1, target=1.0, horizon=10)
+    with pytest.raises(ValueError, match="kl must be a finite number"):
+        controller.update(NAN, 1)
+    with pytest.raises(ValueError, match="n_steps"):
+        controller.update(1.0, -1)
+    assert controller.value == 0.1
+    term = KLTerm(controller)
+    with pytest.raises(ValueError, match="non-finite reward .* from the shaping term KLTerm"):
+        shape_one_step(RewardShaping([term]), [0.0, 0.0], ref_logprobs=[-2.0, NAN])
+    assert controller.value == 0.1 and np.isfinite(controller.value)
+
+
+class NaNOnEpisodeOne(ShapingTerm):
+    name = "broken"
+
+    def __call__(self, step):
+        return np.where(step.episodes == 1, np.nan, 0.0), {}
+
+
+@pytest.mark.parametrize("transform", [ClipTransform(-1.0, 1.0), ReturnStdScaling()], ids=["clip", "scale"])
+def test_transforms_refuse_a_nan_reward_naming_where_it_came_from(transform):
+    name = type(transform).__name__
+    with pytest.raises(ValueError, match=f"non-finite reward \\(nan\\) for episode 1 from the reward that {name}"):
+        shape_one_step(RewardShaping([transform]), [0.5, NAN])
+    with pytest.raises(ValueError, match="for episode 1 from the shaping term NaNOnEpisodeOne"):
+        shape_one_step(RewardShaping([NaNOnEpisodeOne(), transform]), [0.5, 0.5])
+
+
+def test_a_refused_nan_leaves_the_return_statistics_as_they_were():
+    scaling = ReturnStdScaling()
+    shaping = RewardShaping([scaling])
+    shape_one_step(shaping, [1.0, 3.0])
+    before = (scaling.return_count, scaling.return_mean, scaling.return_std)
+    assert before == (2, 2.0, pytest.approx(1.0))
+    for scores in ([5.0, NAN], [NAN, 5.0], [float("inf"), 5.0]):
+        with pytest.raises(ValueError, match="non-finite reward"):
+            shape_one_step(shaping, scores)
+        assert (scaling.return_count, scaling.return_mean, scaling.return_std) == before
+    shaped = shape_one_step(shaping, [2.0, 2.0])
+    np.testing.assert_allclose(shaped.rewards, 2.0 / before[2])  # the divisor from before the refusals
+    assert scaling.return_count == 4 and np.isfinite(scaling.return_std)
 
 
 def test_pieces_from_text():

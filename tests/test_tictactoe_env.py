@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from text_envs import TicTacToeEnv
-from text_envs.tictactoe import rules
 from text_envs_agents import MinimaxAgent
 
 
@@ -97,13 +96,15 @@ def test_actions_outside_the_space_raise(action):
         env.step(action)
 
 
-def test_numpy_integer_actions_are_accepted():
-    env = TicTacToeEnv()
+@pytest.mark.parametrize("action", [np.int64(4), np.int32(4), np.array(4), np.uint8(4)], ids=repr)
+def test_numpy_integer_actions_are_accepted(action):
+    env = TicTacToeEnv(opponent="random")
     env.reset(seed=0)
-    for action in (np.int64(4),):
-        env.step(action)
+    observation, reward, terminated, truncated, info = env.step(action)
+    assert observation[4] == 1.0 and (observation == 1).sum() == 1  # the agent's mark is in the centre
+    assert (observation == -1).sum() == 1 and info["action_mask"][4] == 0 and not info["illegal_move"]
     env.reset(seed=0)
-    env.step(np.array(4))
+    assert np.array_equal(env.step(4)[0], observation)  # the same move as the Python int, same seed
 
 
 def test_step_before_reset_raises():
@@ -184,13 +185,26 @@ def test_minimax_opponent_never_loses():
     assert max(rewards) <= 0.0 and min(rewards) == -1.0
 
 
-def test_rules_are_those_of_the_shared_tables():
-    env = TicTacToeEnv(opponent="random")
+LINES = [(0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6)]
+
+
+def reward_by_hand(board):
+    """The agent's reward for a final board seen from its side (+1 its marks), from the lines alone."""
+    if any(all(board[c] == 1 for c in line) for line in LINES):
+        return 1.0
+    if any(all(board[c] == -1 for c in line) for line in LINES):
+        return -1.0
+    assert (board != 0).all(), f"the game ended without a line on a board with empty cells: {board}"
+    return 0.0
+
+
+@pytest.mark.parametrize("agent_first", [True, False])
+def test_final_rewards_follow_the_lines_on_the_board(agent_first):
+    env = TicTacToeEnv(opponent="random", agent_first=agent_first)
     rng = np.random.default_rng(5)
+    rewards = []
     for game in range(100):
-        trajectory = play_random_game(env, rng, seed=game)
-        state = env.unwrapped._state
-        final_reward = trajectory[-1][2]
-        winner = rules.WINNER[state]
-        assert rules.IS_TERMINAL[state]
-        assert final_reward == (0.0 if winner == rules.NO_WINNER else (1.0 if winner == rules.X else -1.0))
+        _, board, reward, terminated, _ = play_random_game(env, rng, seed=game)[-1]
+        assert terminated and reward == reward_by_hand(board)
+        rewards.append(reward)
+    assert set(rewards) == {-1.0, 0.0, 1.0}  # wins, losses and draws were all checked

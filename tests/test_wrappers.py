@@ -309,6 +309,75 @@ def test_clip_reward_records_how_much_it_clipped(tokenizer):
         ClipReward(make_env(tokenizer), min_reward=1.0, max_reward=-1.0)
 
 
+NAN = float("nan")
+
+
+@pytest.mark.parametrize(
+    "wrap, match",
+    [
+        (lambda env: KLPenalty(env, beta=NAN), "beta must be a finite number"),
+        (lambda env: KLPenalty(env, beta=-0.1), "beta must be >= 0"),
+        (lambda env: LengthPenalty(env, coef=NAN), "coef must be a finite number"),
+        (lambda env: LengthPenalty(env, coef=-1.0), "coef must be >= 0"),
+        (lambda env: MissingEOSPenalty(env, penalty=NAN), "penalty must be a finite number"),
+        (lambda env: MissingEOSPenalty(env, penalty=-1.0), "penalty must be >= 0"),
+        (lambda env: DenseReward(env, lambda p, c: 0.0, coef=NAN), "coef must be a finite number"),
+        (lambda env: PotentialShaping(env, lambda p, c: 0.0, gamma=NAN), "gamma must be a finite number"),
+        (lambda env: ScaleRewardByReturnStd(env, epsilon=NAN), "epsilon must be a finite number"),
+        (lambda env: ScaleRewardByReturnStd(env, epsilon=-1.0), "epsilon must be positive"),
+        (lambda env: ClipReward(env, min_reward=NAN), "min_reward must be a finite number"),
+        (lambda env: ClipReward(env, max_reward=NAN), "max_reward must be a finite number"),
+    ],
+)
+def test_wrappers_refuse_nan_and_negative_settings_naming_the_argument(tokenizer, wrap, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        wrap(make_env(tokenizer))  # KLPenalty refuses β before it would load its reference model
+
+
+class NaNReward(gym.RewardWrapper):
+    """Turns the final reward into NaN while ``active``: what a broken wrapper of one's own could hand on."""
+
+    active = True
+
+    def reward(self, reward):
+        return NAN if self.active and reward != 0.0 else reward
+
+
+@pytest.mark.parametrize(
+    "wrap, name",
+    [
+        (lambda env: ClipReward(env, min_reward=-1.0, max_reward=1.0), "ClipTransform"),
+        (ScaleRewardByReturnStd, "ReturnStdScaling"),
+    ],
+)
+def test_transform_wrappers_refuse_a_nan_reward_naming_its_source(tokenizer, wrap, name):
+    env = wrap(NaNReward(make_env(tokenizer)))
+    with pytest.raises(ValueError, match=f"non-finite reward \\(nan\\) for episode 0 from the reward that {name}"):
+        play(env, [tokenizer.eos_token_id])
+
+
+def test_a_nan_reward_leaves_scale_reward_by_return_std_usable(tokenizer):
+    scores = iter([1.0, 3.0, 7.0, 2.0])
+    source = NaNReward(
+        TextGenerationEnv(
+            tokenizer=tokenizer, prompts=[PROMPT], max_new_tokens=2, reward_model=lambda p, c: [next(scores)]
+        )
+    )
+    env = ScaleRewardByReturnStd(source)
+    source.active = False
+    play(env, [tokenizer.eos_token_id])
+    play(env, [tokenizer.eos_token_id])
+    before = (env.return_count, env.return_mean, env.return_std)
+    assert before == (2, 2.0, pytest.approx(1.0))
+    source.active = True
+    with pytest.raises(ValueError, match="non-finite reward"):
+        play(env, [tokenizer.eos_token_id])
+    assert (env.return_count, env.return_mean, env.return_std) == before
+    source.active = False
+    (reward, *_), *_ = play(env, [tokenizer.eos_token_id])
+    assert reward == pytest.approx(2.0 / before[2]) and env.return_count == 3
+
+
 # ---------------------------------------------------------------- composition and env checkers
 
 

@@ -54,12 +54,17 @@ def hiding_fields(struct_type: type, names: Collection[str]) -> ConstructorRegis
     return registry
 
 
-def load_reward_model_by_name(name: str, label: str = "", device: str = "auto") -> Any:
+def load_reward_model_by_name(
+    name: str, label: str = "", device: str = "auto", allow_external_backbone: bool = False
+) -> Any:
     """The reward model the tools' ``--reward-model`` names, on ``device`` (``"auto"``: CUDA when present).
 
     ``default``: the embedded trained reward model; ``lexicon``: the gold lexicon score (plain Python,
-    no device); a directory holding ``reward_model.json`` (written by ``text-envs-train-reward-model``);
-    anything else: a Hugging Face sequence classifier, scored by its class ``label`` (empty: its last class).
+    no device); a directory holding ``reward_model.json`` (written by ``text-envs-train-reward-model``),
+    whose backbone loads only if this installation holds it unless ``allow_external_backbone`` (the
+    tools' ``--allow-external-backbone``; see :func:`text_envs.rewards.trained.backbone_source`);
+    anything else: a Hugging Face sequence classifier, scored by its class ``label`` (empty: its last class),
+    which the user named on the command line themselves.
     """
     if name == "default":
         from text_envs.rewards.trained import default_reward_model
@@ -72,7 +77,7 @@ def load_reward_model_by_name(name: str, label: str = "", device: str = "auto") 
     if (Path(name) / "reward_model.json").is_file():
         from text_envs.rewards.trained import load_reward_model
 
-        return load_reward_model(name, device=device)
+        return load_reward_model(name, device=device, allow_external_backbone=allow_external_backbone)
     from text_envs.rewards.classifier import ClassifierRewardModel
 
     return ClassifierRewardModel(name, label=label or None, device=device)

@@ -50,6 +50,8 @@ class Args:
     """default (the embedded trained one), lexicon, a trained reward-model directory, or a Hugging Face classifier"""
     reward_label: str = ""
     """for a Hugging Face classifier: the class whose probability is the reward (empty: its last class)"""
+    allow_external_backbone: bool = False
+    """load a reward-model folder whose backbone is a Hub id or a path outside the folder"""
     gold: Literal["lexicon", "none"] = "lexicon"
     """gold evaluator of the held-out completions, never trained on (over-optimisation check)"""
     prompts: str = str(DEFAULT_PROMPTS_TRAIN)
@@ -154,7 +156,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     device = resolve_device(args.device)
-    reward = load_reward_model_by_name(args.reward_model, args.reward_label, str(device))
+    reward = load_reward_model_by_name(
+        args.reward_model, args.reward_label, str(device), allow_external_backbone=args.allow_external_backbone
+    )
     gold = lexicon_sentiment_reward if args.gold == "lexicon" else None
     model_source = args.model or None
     env_kwargs = dict(tokenizer=model_source, reward_model=reward, max_new_tokens=args.max_new_tokens)

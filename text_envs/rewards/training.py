@@ -37,6 +37,7 @@ from text_envs.rewards.trained import (
     RewardNetwork,
     TrainedRewardModel,
     load_encoder,
+    saved_backbone,
 )
 
 Record = dict[str, Any]
@@ -150,7 +151,7 @@ def train_reward_model(
         network,
         tokenizer,
         RewardModelConfig(
-            backbone=config.backbone,
+            backbone=saved_backbone(config.backbone),
             fine_tuned=config.fine_tune,
             head_hidden=config.head_hidden,
             max_length=config.max_length,

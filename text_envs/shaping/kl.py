@@ -6,10 +6,12 @@ with the mean KL of the episodes that ended (nats per sequence) and their number
 
 from __future__ import annotations
 
-import math
+import numbers
 from typing import Protocol
 
 import numpy as np
+
+from text_envs.shaping.checks import finite_number
 
 KL_ESTIMATORS = ("k1", "k3")
 
@@ -44,9 +46,7 @@ class FixedKLController:
     """A constant β: ``update`` leaves it as it is."""
 
     def __init__(self, value: float):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"the KL coefficient must be a finite number >= 0, got {value}")
-        self.value = float(value)
+        self.value = finite_number("beta", value, minimum=0.0)
 
     def update(self, kl: float, n_steps: int) -> None:
         """Keep β fixed."""
@@ -69,18 +69,22 @@ class AdaptiveKLController:
     - ``target``: the KL to track, in nats per sequence (6.0, TRL's default).
     - ``horizon``: in episodes; over ``horizon`` episodes β changes by at most a factor of about
       ``exp(±0.2)`` (10000, TRL's default).
+
+    All three must be finite and positive: β = 0 would stay 0 for good (it only ever scales).
     """
 
     def __init__(self, initial_beta: float = 0.2, target: float = 6.0, horizon: int = 10_000):
-        if not all(math.isfinite(v) and v > 0 for v in (initial_beta, target, horizon)):
-            raise ValueError(
-                f"initial_beta, target and horizon must be positive, got {initial_beta}, {target}, {horizon}"
-            )
-        self.value = float(initial_beta)
-        self.target = float(target)
-        self.horizon = horizon
+        self.value = finite_number("initial_beta", initial_beta, positive=True)
+        self.target = finite_number("target", target, positive=True)
+        self.horizon = finite_number("horizon", horizon, positive=True)
 
     def update(self, kl: float, n_steps: int) -> None:
-        """Move β by the clipped proportional error of ``kl`` (nats per sequence) against ``target``."""
+        """Move β by the clipped proportional error of ``kl`` (nats per sequence) against ``target``.
+
+        A NaN or infinite ``kl`` is refused (``ValueError``) before β changes: it would make β NaN for good.
+        """
+        kl = finite_number("kl", kl)
+        if isinstance(n_steps, bool) or not isinstance(n_steps, numbers.Integral) or n_steps < 0:
+            raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
         error = min(max(kl / self.target - 1.0, -0.2), 0.2)
         self.value *= 1.0 + error * n_steps / self.horizon

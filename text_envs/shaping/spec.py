@@ -34,6 +34,7 @@ _CALLABLE_ARGUMENTS = {"token_scorer", "potential"}
 
 def parse_piece(spec: str) -> ShapingTerm | RewardTransform:
     """One piece from ``"Name(arg, key=value)"``; ``ValueError`` naming the spec and what is wrong."""
+    _check_text(spec)
     try:
         call = ast.parse(spec.strip(), mode="eval").body
     except SyntaxError as error:
@@ -59,6 +60,7 @@ def parse_piece(spec: str) -> ShapingTerm | RewardTransform:
 
 def parse_shaping(spec: str) -> list[ShapingTerm | RewardTransform]:
     """A stack of pieces separated by ``;`` (an empty spec is no extra shaping)."""
+    _check_text(spec)
     return [parse_piece(part) for part in spec.split(";") if part.strip()]
 
 
@@ -71,3 +73,8 @@ def _import(target: object, spec: str) -> object:
     if not callable(value):
         raise ValueError(f"shaping spec {spec!r}: {target!r} is not callable")
     return value
+
+
+def _check_text(spec: object) -> None:
+    if not isinstance(spec, str):
+        raise TypeError(f"a shaping spec must be a string like 'LengthTerm(coef=0.1)', got {spec!r}")

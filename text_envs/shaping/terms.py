@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from text_envs.shaping.checks import check_finite_rewards, finite_number
 from text_envs.shaping.kl import KL_ESTIMATORS, FixedKLController, KLController, kl_estimate
 from text_envs.shaping.reward_components import NOT_ADDITIVE
 
@@ -113,15 +114,6 @@ class RewardTransform(ABC):
         """Between batches."""
 
 
-def _finite(name: str, value: float, minimum: float | None = None) -> float:
-    """``value`` as a float, refusing NaN, infinities and values below ``minimum``, naming ``name``."""
-    if not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return float(value)
-
-
 class KLTerm(ShapingTerm):
     """``−β·kl_t`` per token, ``kl_t`` the :func:`~text_envs.shaping.kl.kl_estimate` of the sampled token (nats).
 
@@ -144,9 +136,12 @@ class KLTerm(ShapingTerm):
             raise ValueError(
                 f"missing_policy_logprob must be one of {MISSING_POLICY_LOGPROB}, got {missing_policy_logprob!r}"
             )
-        self.kl_controller: KLController = (
-            FixedKLController(_finite("beta", beta, 0.0)) if isinstance(beta, numbers.Real) else beta
-        )
+        if isinstance(beta, numbers.Real):
+            self.kl_controller: KLController = FixedKLController(beta)
+        elif hasattr(beta, "value") and callable(getattr(beta, "update", None)):
+            self.kl_controller = beta
+        else:
+            raise TypeError(f"beta must be a number or a KL controller (.value, .update(kl, n_steps)), got {beta!r}")
         self.estimator = estimator
         self.missing_policy_logprob = missing_policy_logprob
         self._running: dict[int, float] = {}
@@ -195,8 +190,8 @@ class LengthTerm(ShapingTerm):
     name = "length_penalty"
 
     def __init__(self, coef: float, target_length: int = 0):
-        self.coef = _finite("coef", coef, 0.0)
-        if not isinstance(target_length, numbers.Integral) or target_length < 0:
+        self.coef = finite_number("coef", coef, minimum=0.0)
+        if isinstance(target_length, bool) or not isinstance(target_length, numbers.Integral) or target_length < 0:
             raise ValueError(f"target_length must be an integer >= 0, got {target_length!r}")
         self.target_length = int(target_length)
 
@@ -211,7 +206,7 @@ class MissingEOSTerm(ShapingTerm):
     name = "missing_eos_penalty"
 
     def __init__(self, penalty: float):
-        self.penalty = _finite("penalty", penalty, 0.0)
+        self.penalty = finite_number("penalty", penalty, minimum=0.0)
 
     def __call__(self, step: Transitions) -> tuple[np.ndarray, Records]:
         return np.where(step.truncated, -self.penalty, 0.0), {}
@@ -230,7 +225,7 @@ class DenseTerm(ShapingTerm):
         if not callable(token_scorer):
             raise TypeError(f"token_scorer must be callable (prompt, completion_so_far) -> float, got {token_scorer!r}")
         self.token_scorer = token_scorer
-        self.coef = _finite("coef", coef)
+        self.coef = finite_number("coef", coef)
         self.difference = bool(difference)
         self._previous: dict[int, float] = {}
 
@@ -259,7 +254,7 @@ class PotentialTerm(ShapingTerm):
         if not callable(potential):
             raise TypeError(f"potential must be callable (prompt, completion_so_far) -> float, got {potential!r}")
         self.potential = potential
-        self.gamma = _finite("gamma", gamma, 0.0)
+        self.gamma = finite_number("gamma", gamma, minimum=0.0)
         if self.gamma > 1.0:
             raise ValueError(f"gamma must be in [0, 1], got {gamma}")
         self._current: dict[int, float] = {}
@@ -283,6 +278,17 @@ class PotentialTerm(ShapingTerm):
         return terms, {}
 
 
+def term_rewards(term: ShapingTerm, step: Transitions) -> tuple[np.ndarray, Records]:
+    """``term(step)``, refusing a non-finite reward with an error that names the term."""
+    values, records = term(step)
+    check_finite_rewards(f"the shaping term {type(term).__name__}", step.episodes, values)
+    return values, records
+
+
+def _received_by(transform: RewardTransform) -> str:
+    return f"the reward that {type(transform).__name__} received (the score plus the terms below it)"
+
+
 def _score(fn: Callable[[str, str], float], prompt: str, completion: str) -> float:
     value = float(fn(prompt, completion))
     if not math.isfinite(value):
@@ -299,13 +305,14 @@ class ClipTransform(RewardTransform):
     def __init__(self, min_reward: float | None = None, max_reward: float | None = None):
         if min_reward is None and max_reward is None:
             raise ValueError("give min_reward, max_reward or both")
-        low = -math.inf if min_reward is None else _finite("min_reward", min_reward)
-        high = math.inf if max_reward is None else _finite("max_reward", max_reward)
+        low = -math.inf if min_reward is None else finite_number("min_reward", min_reward)
+        high = math.inf if max_reward is None else finite_number("max_reward", max_reward)
         if low > high:
             raise ValueError(f"min_reward must not exceed max_reward, got min_reward={low}, max_reward={high}")
         self.min_reward, self.max_reward = low, high
 
     def __call__(self, step: Transitions, rewards: np.ndarray) -> tuple[np.ndarray, Records]:
+        check_finite_rewards(_received_by(self), step.episodes, rewards)  # np.clip would pass NaN through
         clipped = np.clip(rewards, self.min_reward, self.max_reward)
         return clipped, {self.name: clipped - rewards}
 
@@ -325,12 +332,10 @@ class ReturnStdScaling(RewardTransform):
     name = "normalised_reward"
 
     def __init__(self, gamma: float = 1.0, epsilon: float = 1e-8, update_statistics: bool = True):
-        self.gamma = _finite("gamma", gamma, 0.0)
+        self.gamma = finite_number("gamma", gamma, minimum=0.0)
         if self.gamma > 1.0:
             raise ValueError(f"gamma must be in [0, 1], got {gamma}")
-        self.epsilon = _finite("epsilon", epsilon)
-        if self.epsilon <= 0:
-            raise ValueError(f"epsilon must be positive, got {epsilon}")
+        self.epsilon = finite_number("epsilon", epsilon, positive=True)
         self.update_statistics = bool(update_statistics)
         self.return_count = 0
         self.return_mean = 0.0
@@ -349,13 +354,11 @@ class ReturnStdScaling(RewardTransform):
             self._episodes[episode] = [self.return_std, 0.0, 1.0]
 
     def __call__(self, step: Transitions, rewards: np.ndarray) -> tuple[np.ndarray, Records]:
+        check_finite_rewards(_received_by(self), step.episodes, rewards)  # before any statistic changes
         divisors = np.empty(len(rewards))
         for row, episode in enumerate(step.episodes.tolist()):
             state = self._episodes.setdefault(episode, [self.return_std, 0.0, 1.0])
-            reward = float(rewards[row])
-            if not math.isfinite(reward):
-                raise ValueError(f"{type(self).__name__} got a non-finite reward ({reward}) for episode {episode}")
-            state[1] += state[2] * reward
+            state[1] += state[2] * float(rewards[row])
             state[2] *= self.gamma
             divisors[row] = state[0]
             if step.done[row]:
@@ -416,7 +419,7 @@ class RewardShaping:
             if isinstance(item, RewardTransform):
                 total, extra = item(step, total)
             else:
-                values, extra = item(step)
+                values, extra = term_rewards(item, step)
                 total = total + values
                 components[item.name] = components.get(item.name, 0.0) + values
             for key, value in extra.items():

@@ -29,6 +29,7 @@ from text_envs.shaping.terms import (
     ShapingTerm,
     TokenScorer,
     Transitions,
+    term_rewards,
 )
 
 
@@ -82,7 +83,7 @@ class ShapingWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if isinstance(self.shaping, RewardTransform):
             shaped, records = self.shaping(step, received)
         else:
-            values, records = self.shaping(step)
+            values, records = term_rewards(self.shaping, step)
             shaped = received + values
             records = {self.shaping.name: values, **records}
         components = reward_components(info)
