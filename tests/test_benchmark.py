@@ -127,6 +127,18 @@ def test_one_seed_is_marked_n_1():
         ({"seeds": [0, 0]}, "'seeds' must be a non-empty list of distinct integers"),
         ({"seeds": [0.5]}, "'seeds' must be"),
         ({"seeds": 3}, "'seeds' must be"),
+        ({"seeds": [-1]}, r"'seeds' must be .*from 0 to 2\*\*32 - 1, got \[-1\]"),
+        ({"seeds": [2**64]}, r"'seeds' must be .*from 0 to 2\*\*32 - 1"),
+        ({"seeds": [True]}, "'seeds' must be"),
+        ({"agents": 5}, r"'agents' must be a non-empty list of names \(strings\), got 5"),
+        ({"agents": None}, "'agents' must be a non-empty list"),
+        ({"envs": {"TicTacToe-v0": 1}}, "'envs' must be a non-empty list"),
+        ({"episodes": "many"}, "'episodes' must be an integer or a table"),
+        ({"episodes": 2.5}, "'episodes' must be an integer or a table"),
+        ({"budgets": 5}, "'budgets' must map trained agents to budgets"),
+        ({"threads": "2"}, "'threads' must be an integer"),
+        ({"custom_envs": ["X-v0"]}, "'custom_envs' must map names"),
+        ({"custom_agents": {"mine": 3}}, "'custom_agents' entry 'mine' must be an entry point string or a table"),
         ({"episodes": 1}, "'episodes' must be an integer of at least 2"),
         ({"episodes": {"TicTacToe-v0": "many"}}, "'episodes' of TicTacToe-v0 must be an integer"),
         ({"budgets": {"random": 10}}, "'random', which is not a trained agent"),
@@ -174,6 +186,36 @@ def test_the_model_keys_only_the_lm_agents_cells_and_older_results_are_the_embed
     assert spec_from_mapping({"model": "gpt2"}, base=embedded).cells()[0][0] not in store  # another model: a new cell
 
 
+def test_the_largest_seed_is_taken():
+    assert spec_from_mapping({"seeds": [0, 2**32 - 1]}).seeds == (0, 2**32 - 1)
+
+
+def test_a_binary_or_garbled_results_file_is_refused_naming_it(tmp_path):
+    for content in (b"\x80\x81\xfe\x00binary", b'{"agent": "random"}', b"[1, 2]", b"[{}]", b'[{"agent"'):
+        (tmp_path / "results.json").write_bytes(content)
+        with pytest.raises(ValueError, match=r"results.json is not a benchmark results file .*move it away") as error:
+            ResultsStore(tmp_path)
+        assert error.value.__cause__ is None  # no raw decode error chained behind it
+
+
+def test_opening_the_results_rewrites_a_csv_that_lags_the_json(tmp_path):
+    from text_envs_agents.benchmark.results import rows_to_csv
+
+    rows = [
+        {"agent": "random", "env": "text_envs/TicTacToe-v0", "seed": seed, "episodes": 2, "budget": None}
+        | {"model": None, "score": 0.5 * seed, "train_seconds": 0.0, "seconds": 1.0, "finished_at": "x", "curve": []}
+        for seed in (0, 1)
+    ]
+    (tmp_path / "results.json").write_text(json.dumps(rows))
+    (tmp_path / "results.csv").write_text(rows_to_csv(rows[:1]))  # a kill between the two writes of the last cell
+    ResultsStore(tmp_path)
+    assert (tmp_path / "results.csv").read_bytes() == rows_to_csv(rows).encode()
+    assert len(list(csv.DictReader((tmp_path / "results.csv").open()))) == 2
+    (tmp_path / "results.csv").unlink()  # missing altogether
+    ResultsStore(tmp_path)
+    assert (tmp_path / "results.csv").read_bytes() == rows_to_csv(rows).encode()
+
+
 def test_spec_files(tmp_path):
     toml = tmp_path / "spec.toml"
     toml.write_text(
@@ -195,6 +237,10 @@ def test_spec_files(tmp_path):
         load_spec(toml.rename(tmp_path / "spec.yaml"))
     with pytest.raises(SpecError, match="no spec file at"):
         load_spec(tmp_path / "missing.json")
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00{")
+    with pytest.raises(SpecError, match=r"binary.json: not a UTF-8 text file \(invalid start byte at byte 0\)"):
+        load_spec(binary)
 
 
 def test_script_rejects_a_spec_that_cannot_run(tmp_path):

@@ -136,3 +136,61 @@ def test_a_run_on_the_default_reward_model_object_reloads_without_env(tmp_path):
 
     TextPPO(make_env(reward_model=default_reward_model()), config=CONFIG).save(tmp_path)  # what text-envs-train passes
     assert TextPPO.load(tmp_path).env.task.reward_model is not None
+
+
+def test_more_damage_is_refused_before_the_env_torch_or_a_log_changes(checkpoint, tmp_path):
+    path, *_ = checkpoint
+    rng = torch.get_rng_state()
+    cases = {
+        "kl_beta": (lambda state: state.update(kl_beta=float("nan")), "'kl_beta' should be a finite number"),
+        "history": (lambda state: state.update(history={"score": 1}), "'history' should be list"),
+        "iteration": (lambda state: state.update(iteration=-1), "negative 'iteration'"),
+        "env_rng": (lambda state: state["env_rng"].pop("state"), "env_rng is not a valid PCG64 state"),
+    }
+    for name, (damage, message) in cases.items():
+        broken = copy_checkpoint(path, tmp_path / name)
+        state = json.loads((broken / "trainer_state.json").read_text())
+        damage(state)
+        (broken / "trainer_state.json").write_text(json.dumps(state))
+        env = make_env()
+        env_state = env.np_random.bit_generator.state
+        with pytest.raises(ValueError, match=rf"{name}/trainer_state.json: .*{message}"):
+            TextPPO.load(broken, env=env, tensorboard_log=tmp_path / f"{name}-log")
+        assert env.np_random.bit_generator.state == env_state
+        assert not (tmp_path / f"{name}-log").exists()  # no log opened for a refused load
+    broken = copy_checkpoint(path, tmp_path / "sampler")
+    rng_state = load_state(broken / "rng.safetensors")
+    rng_state["sampler"] = rng_state["sampler"][:100]
+    save_state(broken / "rng.safetensors", rng_state)
+    with pytest.raises(ValueError, match=r"sampler/rng.safetensors: the sampler state has shape \(100,\)"):
+        TextPPO.load(broken, env=make_env())
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_save_replaces_the_folder_as_a_whole_and_refuses_a_folder_of_other_files(checkpoint, tmp_path):
+    path, *_ = checkpoint
+    trainer = TextPPO.load(path)
+    target = tmp_path / "run"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"holds \['notes.txt'\], which are not checkpoint files"):
+        trainer.save(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing written beside it
+    trainer.save(tmp_path / "checkpoint")
+    trainer.save(tmp_path / "checkpoint")  # over an existing checkpoint
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint", "run"]
+
+
+def test_a_save_interrupted_between_its_renames_loads_the_previous_checkpoint(checkpoint, tmp_path):
+    path, *_ = checkpoint
+    trainer = TextPPO.load(path)
+    target = tmp_path / "checkpoint"
+    trainer.save(target)
+    trainer.learn(iterations=1)
+    trainer.save(tmp_path / "newer")
+    target.rename(tmp_path / "checkpoint.old")  # the state a kill after the first rename leaves
+    (tmp_path / "newer").rename(tmp_path / "checkpoint.new")
+    assert TextPPO.load(target).iteration == 1  # the .old folder, complete
+    trainer.save(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
+    assert TextPPO.load(target).iteration == 2

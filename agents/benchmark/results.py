@@ -1,9 +1,12 @@
 """Benchmark results on disk, and their summary over seeds: mean ± 95% confidence interval as a Markdown table.
 
 ``results.json`` (every finished cell, learning curves included) is the record the benchmark resumes
-from; it and ``results.csv`` (the same rows without the curves) are rewritten after each cell through a
-temporary file, fsynced, then ``os.replace``: a crash leaves either the old file or the new one, never
-a torn one, so a finished cell is never lost. Rows of cells outside the current spec are kept.
+from, the one source of truth; ``results.csv`` (the same rows without the curves) is derived from it.
+After each cell both are rewritten through a temporary file, fsynced, then ``os.replace``, the JSON
+first: a crash leaves either the old file or the new one, never a torn one, so a finished cell is
+never lost. A crash between the two replaces leaves the CSV a row behind; opening the results
+(:class:`ResultsStore`) rewrites a CSV that is not the JSON's rows. Rows of cells outside the current
+spec are kept.
 """
 
 from __future__ import annotations
@@ -83,13 +86,26 @@ class ResultsStore:
         self.rows: dict[tuple, dict[str, Any]] = {}
         if self.json_path.exists():
             try:
-                rows = json.loads(self.json_path.read_text())
+                rows = json.loads(self.json_path.read_text(encoding="utf-8"))
+                if not isinstance(rows, list):
+                    raise TypeError(f"a list of rows was expected, not a {type(rows).__name__}")
                 self.rows = {row_key(row): row for row in rows}
-            except (json.JSONDecodeError, TypeError, KeyError) as error:
+            except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError) as error:
                 raise ValueError(
                     f"{self.json_path} is not a benchmark results file ({error}); move it away or pick another "
                     "--output-dir"
                 ) from None
+            self._repair_csv()
+
+    def _repair_csv(self) -> None:
+        """Rewrite ``results.csv`` from the JSON's rows unless it already holds exactly them."""
+        expected = rows_to_csv(self.rows.values())
+        try:
+            current = self.csv_path.read_bytes().decode("utf-8")  # as written: csv ends its lines in \r\n
+        except (OSError, UnicodeDecodeError):
+            current = None
+        if current != expected:
+            write_atomic(self.csv_path, expected)
 
     def __contains__(self, cell: Cell) -> bool:
         return cell.key in self.rows

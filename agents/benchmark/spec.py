@@ -48,6 +48,8 @@ from text_envs_agents.benchmark.registry import AGENTS, ENVS, TICTACTOE, env_id_
 SPEC_KEYS = ("agents", "envs", "seeds", "episodes", "budgets", "threads", "model", "custom_envs", "custom_agents")
 _CUSTOM_ENV_KEYS = ("entry", "evaluation", "episodes", "kwargs", "max_episode_steps", "score_label")
 _CUSTOM_AGENT_KEYS = ("entry", "envs", "budget", "budget_unit", "description")
+MAX_SEED = 2**32 - 1
+"""The largest seed a spec takes: 32 bits, which every seeded library takes (numpy's legacy seeding no more)."""
 
 
 class SpecError(ValueError):
@@ -174,10 +176,12 @@ def spec_from_mapping(data: Any, where: str = "spec", base: BenchmarkSpec | None
     if (
         not isinstance(seeds, (list, tuple))
         or not seeds
-        or not all(_is_int(seed) for seed in seeds)
+        or not all(_is_int(seed) and 0 <= seed <= MAX_SEED for seed in seeds)
         or len(set(seeds)) != len(seeds)
     ):
-        raise SpecError(f"{where}: 'seeds' must be a non-empty list of distinct integers, got {seeds!r}")
+        raise SpecError(
+            f"{where}: 'seeds' must be a non-empty list of distinct integers from 0 to 2**32 - 1, got {seeds!r}"
+        )
     return BenchmarkSpec(
         agents=agents,
         envs=envs,
@@ -194,7 +198,10 @@ def load_spec(path: str | Path) -> BenchmarkSpec:
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"no spec file at {path}")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise SpecError(f"{path}: not a UTF-8 text file ({error.reason} at byte {error.start})") from None
     if path.suffix == ".json":
         try:
             data = json.loads(text)
@@ -279,8 +286,8 @@ def _names_list(
     if key not in data:
         return default
     value = data[key]
-    if isinstance(value, str) or not value or not all(isinstance(item, str) for item in value):
-        raise SpecError(f"{where}: {key!r} must be a non-empty list of names, got {value!r}")
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(item, str) for item in value):
+        raise SpecError(f"{where}: {key!r} must be a non-empty list of names (strings), got {value!r}")
     return tuple(dict.fromkeys(value))
 
 
@@ -288,6 +295,8 @@ def _episodes(value: Any, where: str, default: Mapping[str, int]) -> dict[str, i
     if value is None:
         return dict(default)
     if not isinstance(value, Mapping):  # one number for every env
+        if not _is_int(value):
+            raise SpecError(f"{where}: 'episodes' must be an integer or a table of env to integer, got {value!r}")
         return {env_id: _positive_int(value, "'episodes'", where, minimum=2) for env_id in ENVS}
     return {
         env_id_from_name(name, where): _positive_int(count, f"'episodes' of {name}", where, minimum=2)

@@ -5,15 +5,27 @@ An optimizer's ``state_dict`` is a tree of tensors and plain values; :func:`flat
 it into named tensors (saved with safetensors) and a JSON skeleton (saved in the safetensors
 metadata), and :func:`unflatten_state` puts the two back together. Tensors are saved from the CPU
 and loaded onto it, whatever device they lived on: the trainer copies them onto its own.
-:func:`read_checkpoint` checks a whole checkpoint directory from its JSON and safetensors headers
-before anything is built from it; :func:`model_record` / :func:`env_record` write down the base model
-and the env, :func:`build_env` rebuilds the env.
+:func:`read_checkpoint` reads and checks a whole checkpoint directory (its JSON, its safetensors headers
+and tensors) before anything is built from it; :func:`model_record` / :func:`env_record` write down the
+base model and the env, :func:`build_env` rebuilds the env.
+
+A checkpoint is replaced as a whole (:func:`replace_directory`): the new one is written into
+``<name>.new`` beside it and fsynced, then the old one is renamed to ``<name>.old``, the new one to
+``<name>``, and ``<name>.old`` removed. A crash leaves ``<name>`` complete (old or new) except
+between the two renames, when only ``<name>.old`` and ``<name>.new`` exist: then
+:func:`read_checkpoint` reads ``<name>.old`` (the previous checkpoint) and the next save puts it back
+in place first. ``<name>.new`` is never read. This holds for crashes of the process; after a power
+loss it holds where the filesystem honours fsync on files and directories.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import math
+import os
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +94,7 @@ CHECKPOINT_FILES = ("trainer_state.json", "policy.safetensors", "optimizer.safet
 FORMAT_VERSION = 2
 """1: weights, optimizer, β and RNG states; 2: also the base model, the env's arguments, timesteps and history."""
 _STATE_KEYS = {"iteration": int, "kl_beta": (int, float), "env_rng": dict, "config": dict}
+_OPTIONAL_STATE_KEYS = {"num_timesteps": int, "env_seed": (int, type(None)), "history": list, "shaping": list}
 
 
 @dataclass
@@ -99,13 +112,20 @@ class SafetensorsHeader:
 
 @dataclass
 class Checkpoint:
-    """A checkpoint directory whose files were all found, parsed and cross-checked by :func:`read_checkpoint`."""
+    """A checkpoint directory whose files were all found, parsed and cross-checked by :func:`read_checkpoint`.
+
+    The headers describe what the files hold; ``weights``, ``optimizer_state`` and ``rng_state`` are
+    their tensors, already read, so restoring them cannot fail halfway on an unreadable file.
+    """
 
     directory: Path
     state: dict[str, Any]
     policy: SafetensorsHeader
     optimizer: SafetensorsHeader
     rng: SafetensorsHeader
+    weights: dict[str, torch.Tensor]
+    optimizer_state: dict[str, Any]
+    rng_state: dict[str, Any]
 
     @property
     def state_path(self) -> Path:
@@ -150,13 +170,75 @@ def read_header(path: str | Path) -> SafetensorsHeader:
     return SafetensorsHeader(path, skeleton, shapes)
 
 
+def _sibling(directory: Path, suffix: str) -> Path:
+    return directory.with_name(directory.name + suffix)
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def replace_directory(directory: str | Path, write: Callable[[Path], None]) -> None:
+    """Replace the checkpoint folder ``directory`` as a whole with what ``write(folder)`` puts into an empty folder.
+
+    The module docstring gives the order of the steps and what a crash at each leaves. ``directory``
+    must be missing, empty or a checkpoint (only :data:`CHECKPOINT_FILES`): it is removed with its
+    contents, so a folder holding anything else is refused.
+    """
+    directory = Path(directory).absolute()
+    staging, previous = _sibling(directory, ".new"), _sibling(directory, ".old")
+    if directory.exists():
+        if not directory.is_dir():
+            raise ValueError(f"cannot save a TextPPO checkpoint to {directory}: it is a file")
+        foreign = sorted(entry.name for entry in directory.iterdir() if entry.name not in CHECKPOINT_FILES)
+        if foreign:
+            raise ValueError(
+                f"cannot save a TextPPO checkpoint to {directory}: it holds {foreign[:5]}, which are not checkpoint "
+                "files, and a save replaces the whole folder; give the checkpoint a folder of its own"
+            )
+    if staging.exists():  # an interrupted save's folder, perhaps incomplete
+        shutil.rmtree(staging)
+    if previous.exists() and not directory.exists():  # interrupted between the renames: the old one goes back
+        os.rename(previous, directory)
+    if previous.exists():
+        shutil.rmtree(previous)
+    staging.mkdir(parents=True)
+    write(staging)
+    for file in staging.iterdir():
+        _fsync(file)
+    _fsync(staging)
+    if directory.exists():
+        os.rename(directory, previous)
+    os.rename(staging, directory)
+    _fsync(directory.parent)
+    if previous.exists():
+        shutil.rmtree(previous)
+
+
+def _checkpoint_directory(directory: Path) -> Path:
+    """``directory``, or its ``.old`` folder when a save was interrupted between its renames (module docstring)."""
+    previous = _sibling(directory, ".old")
+    return previous if not directory.exists() and previous.is_dir() else directory
+
+
+def _read_tensors(header: SafetensorsHeader) -> Any:
+    try:
+        return load_state(header.path)
+    except Exception as error:  # safetensors raises its own SafetensorError, or OSError
+        raise ValueError(f"{header.path}: its tensors cannot be read ({error})") from error
+
+
 def read_checkpoint(directory: str | Path) -> Checkpoint:
-    """Find, parse and check every file of a checkpoint directory, loading no tensor.
+    """Find, parse, check and read every file of a checkpoint directory (see the module docstring for ``.old``).
 
     ``FileNotFoundError`` for a missing directory or file, ``ValueError`` naming the file and the problem
-    for anything unreadable (bad JSON, a missing key, a damaged safetensors header).
+    for anything unreadable (bad JSON, a missing or mistyped key, a damaged safetensors file).
     """
-    directory = Path(directory)
+    directory = _checkpoint_directory(Path(directory))
     if not directory.is_dir():
         raise FileNotFoundError(f"no TextPPO checkpoint in {directory}: not a directory")
     missing = [name for name in CHECKPOINT_FILES if not (directory / name).is_file()]
@@ -169,12 +251,18 @@ def read_checkpoint(directory: str | Path) -> Checkpoint:
         raise ValueError(f"{state_path}: not valid JSON ({error})") from error
     if not isinstance(state, dict):
         raise ValueError(f"{state_path}: expected a JSON object, got {type(state).__name__}")
-    for key, kind in _STATE_KEYS.items():
+    for key, kind in {**_STATE_KEYS, **_OPTIONAL_STATE_KEYS}.items():
         if key not in state:
+            if key in _OPTIONAL_STATE_KEYS:  # older formats have no such entry
+                continue
             raise ValueError(f"{state_path}: no {key!r} entry")
         if not isinstance(state[key], kind) or isinstance(state[key], bool):
-            expected = getattr(kind, "__name__", "a number")
+            expected = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
             raise ValueError(f"{state_path}: {key!r} should be {expected}, got {state[key]!r}")
+    if state["iteration"] < 0 or state.get("num_timesteps", 0) < 0:
+        raise ValueError(f"{state_path}: negative 'iteration' or 'num_timesteps'")
+    if not math.isfinite(state["kl_beta"]) or state["kl_beta"] < 0:
+        raise ValueError(f"{state_path}: 'kl_beta' should be a finite number of at least 0, got {state['kl_beta']!r}")
     if state.get("format", 1) > FORMAT_VERSION:
         raise ValueError(f"{state_path}: format {state['format']} is newer than this TextPPO reads ({FORMAT_VERSION})")
     headers = {name: read_header(directory / f"{name}.safetensors") for name in ("policy", "optimizer", "rng")}
@@ -187,7 +275,13 @@ def read_checkpoint(directory: str | Path) -> Checkpoint:
     rng = headers["rng"].tree()
     if not isinstance(rng, dict) or not {"sampler", "torch"} <= set(rng):
         raise ValueError(f"{headers['rng'].path}: expected the 'sampler' and 'torch' RNG states")
-    return Checkpoint(directory, state, headers["policy"], headers["optimizer"], headers["rng"])
+    torch_rng = rng["torch"]
+    if torch_rng != tuple(torch.get_rng_state().shape):
+        raise ValueError(f"{headers['rng'].path}: the torch RNG state has shape {torch_rng}, not a CPU generator's")
+    weights, optimizer_state, rng_state = (_read_tensors(headers[name]) for name in ("policy", "optimizer", "rng"))
+    return Checkpoint(
+        directory, state, headers["policy"], headers["optimizer"], headers["rng"], weights, optimizer_state, rng_state
+    )
 
 
 # --------------------------------------------------------------------------------- what rebuilds the run

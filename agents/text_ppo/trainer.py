@@ -105,9 +105,9 @@ from text_envs_agents.text_ppo.checkpoint import (
     Checkpoint,
     build_env,
     env_record,
-    load_state,
     model_record,
     read_checkpoint,
+    replace_directory,
     save_state,
 )
 from text_envs_agents.text_ppo.config import TextPPOConfig
@@ -610,7 +610,7 @@ class TextPPO:
 
     # ------------------------------------------------------------------------------------- checkpoints
     def save(self, directory: str | Path) -> None:
-        """A checkpoint :meth:`load` resumes from: safetensors + JSON, no pickle.
+        """A checkpoint :meth:`load` resumes from: safetensors + JSON, no pickle, replaced as a whole.
 
         ``policy.safetensors`` (trainable weights: the adapters and value head with LoRA),
         ``optimizer.safetensors``, ``rng.safetensors`` (sampler and torch RNG states, and the sampler's
@@ -619,14 +619,13 @@ class TextPPO:
         :class:`TextPPOConfig` (its ``lora`` included), the base model's name or path (``null``: the
         embedded default LM), the env's arguments where they can be written down (see
         :func:`~text_envs_agents.text_ppo.checkpoint.env_record`) and the metrics history.
+
+        The files are written into a new folder beside ``directory`` and swapped in
+        (:func:`~text_envs_agents.text_ppo.checkpoint.replace_directory`), so a crash leaves the previous
+        checkpoint or this one, never a mix; ``directory`` must be missing, empty or a checkpoint.
         """
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        trainable = {name: p for name, p in self.policy.named_parameters() if p.requires_grad}
-        save_state(directory / "policy.safetensors", {name: p.detach() for name, p in trainable.items()})
-        save_state(directory / "optimizer.safetensors", self.optimizer.state_dict())
+        trainable = {name: p.detach() for name, p in self.policy.named_parameters() if p.requires_grad}
         rng = {"sampler": self.sampler.get_state(), "sampler_device": self.device.type, "torch": torch.get_rng_state()}
-        save_state(directory / "rng.safetensors", rng)
         state = {
             "format": FORMAT_VERSION,
             "iteration": self.iteration,
@@ -640,17 +639,28 @@ class TextPPO:
             "shaping": _extra_shaping(self),
             "history": self.history,
         }
-        (directory / "trainer_state.json").write_text(json.dumps(state, indent=2) + "\n")
+
+        def write(folder: Path) -> None:
+            save_state(folder / "policy.safetensors", trainable)
+            save_state(folder / "optimizer.safetensors", self.optimizer.state_dict())
+            save_state(folder / "rng.safetensors", rng)
+            (folder / "trainer_state.json").write_text(json.dumps(state, indent=2) + "\n")
+
+        replace_directory(directory, write)
 
     @_warn_on_instance
     def load(cls, path: str | Path, env: TextGenerationVectorEnv | None = None, **kwargs: Any) -> TextPPO:
         """A trainer rebuilt from a :meth:`save` checkpoint, ready to resume (a classmethod, as in SB3).
 
-        The whole checkpoint is checked first (every file present, the JSON parsed, the safetensors
-        headers read); then the env (``env``, or rebuilt from the recorded arguments) and the trainer (the
-        recorded base model, LoRA config and :class:`TextPPOConfig`) are built, and the saved tensors'
-        names and shapes are checked against the rebuilt policy and optimizer before any state is copied
-        in. Errors name the file and the problem. The next update is the one the saved run would have made.
+        The whole checkpoint is read and checked first (every file present, the JSON parsed and typed,
+        the safetensors files read); then the env (``env``, or rebuilt from the recorded arguments) and the
+        trainer (the recorded base model, LoRA config and :class:`TextPPOConfig`; its loggers only once
+        the checkpoint fits) are built, and the saved tensors' names and shapes and the RNG states are
+        checked against the rebuilt policy, optimizer, sampler and env before any state is copied in. A
+        refused load leaves the given env and torch's RNG as they were and opens no log; errors name the
+        file and the problem. The next update is the one the saved run would have made. A ``path`` whose
+        save was interrupted between its renames loads from ``<path>.old`` (see
+        :mod:`~text_envs_agents.text_ppo.checkpoint`).
 
         - ``env``: overrides the recorded env; required when the checkpoint could not record it (a
           reward model or tokenizer given as an object).
@@ -700,15 +710,15 @@ class TextPPO:
                 f"{state_path}: the saved run shaped rewards with {state.get('shaping', [])} beside the KL term, "
                 f"given {given}; a checkpoint does not hold the pieces: pass them again as shaping= to load"
             )
+        logging = {name: kwargs.pop(name) for name in _LOGGING_ARGUMENTS if name in kwargs}
         torch_rng = torch.get_rng_state()
-        trainer = None
         try:
             trainer = cls(env, model, config, **kwargs)
             trainer._check_checkpoint(checkpoint)
+            if logging:  # opened only now, so a refused load leaves no TensorBoard folder or W&B run behind
+                trainer.logger = TrainingLogger(**logging, run_config=asdict(trainer.config))
         except BaseException:
             torch.set_rng_state(torch_rng)  # the constructor seeds torch; a refused load leaves no trace
-            if trainer is not None:
-                trainer.close()
             raise
         trainer._restore(checkpoint, overrides)
         return trainer
@@ -750,25 +760,35 @@ class TextPPO:
                         f"the parameter {tuple(parameters[index].shape)}"
                     )
         env_rng = checkpoint.state["env_rng"]
-        generator = type(self.env.np_random.bit_generator).__name__
-        if env_rng.get("bit_generator") != generator:
+        generator = type(self.env.np_random.bit_generator)
+        if env_rng.get("bit_generator") != generator.__name__:
             raise ValueError(
                 f"{checkpoint.state_path}: env_rng is a {env_rng.get('bit_generator')!r} state, "
-                f"the env draws with {generator}"
+                f"the env draws with {generator.__name__}"
             )
+        try:
+            generator().state = env_rng  # a throwaway generator: the env's own changes only in _restore
+        except (ValueError, TypeError, KeyError) as error:
+            raise ValueError(
+                f"{checkpoint.state_path}: env_rng is not a valid {generator.__name__} state ({error})"
+            ) from error
+        sampler = checkpoint.rng.tree()["sampler"]
+        if checkpoint.rng_state.get("sampler_device", "cpu") == self.device.type and sampler != tuple(
+            self.sampler.get_state().shape
+        ):
+            raise ValueError(f"{checkpoint.rng.path}: the sampler state has shape {sampler}, not a generator's")
 
     def _restore(self, checkpoint: Checkpoint, overrides: dict[str, Any]) -> None:
         """Copy a checked checkpoint's state into this trainer (and its env's RNG)."""
-        weights = load_state(checkpoint.policy.path)
         parameters = dict(self.policy.named_parameters())
         with torch.no_grad():
-            for name, value in weights.items():
+            for name, value in checkpoint.weights.items():
                 parameters[name].copy_(value)
-        self.optimizer.load_state_dict(load_state(checkpoint.optimizer.path))
+        self.optimizer.load_state_dict(checkpoint.optimizer_state)
         if "learning_rate" in overrides:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.config.learning_rate
-        rng = load_state(checkpoint.rng.path)
+        rng = checkpoint.rng_state
         saved_device = rng.get("sampler_device", "cpu")  # checkpoints before devices sampled on the CPU
         if saved_device == self.device.type:
             self.sampler.set_state(rng["sampler"])
@@ -795,6 +815,7 @@ class TextPPO:
 
 
 _KL_FIELDS = ("kl_coef", "adaptive_kl", "target_kl", "kl_horizon")
+_LOGGING_ARGUMENTS = ("tensorboard_log", "report_to", "wandb_project")
 
 
 def _check_precision(model: nn.Module, mixed_precision: str, device: torch.device) -> None:
