@@ -433,7 +433,6 @@ def test_vector_env_keeps_the_completions_when_the_reward_model_raises(autoreset
         reward.failures, reward.calls = failures, 0
         env.reset(seed=seed)
         episodes = Episodes(NUM_ENVS, autoreset)
-        ended_total = reported = 0
         for t in range(max(len(a) for a in row_actions)):
             actions = np.array([a[t % len(a)] for a in row_actions], dtype=np.int64)
             step = step_retrying(env, actions, reward)
@@ -446,20 +445,18 @@ def test_vector_env_keeps_the_completions_when_the_reward_model_raises(autoreset
                 episode = episodes.step(row, int(actions[row]))
                 assert len(episode) <= MAX_NEW_TOKENS, f"row {row} never restarted after a failed scoring call"
                 if ended[row]:
-                    ended_total += 1
                     source = info["final_info"] if autoreset is AutoresetMode.SAME_STEP else info
                     check_completion(row_info(source, row), rewards[row], episode)
-                    reported += 1
                 elif restarted:
                     assert rewards[row] == 0.0
                 episodes.end(row, bool(ended[row]))
-        assert reported == ended_total
 
     fuzz()
 
 
-def test_steps_fuzzed():
-    """Last in the file: the figure for the README (``pytest -s`` shows it)."""
+@pytest.fixture(scope="module", autouse=True)
+def report_steps_fuzzed():
+    """The figure for the README, printed after the file's tests (``pytest -s`` shows it)."""
+    yield
     total = sum(STEPS.values())
     print(f"\nfuzzed {total} env steps: " + ", ".join(f"{name} {count}" for name, count in sorted(STEPS.items())))
-    assert total > 0

@@ -592,3 +592,23 @@ def test_stable_baselines3_can_make_the_env_from_its_id():
     envs = make_vec_env("text_envs/TextGeneration-v0", n_envs=2, env_kwargs={"max_new_tokens": 2})
     envs.reset()
     assert envs.render_mode == "rgb_array" and envs.get_images()[0].dtype == np.uint8
+
+
+def test_text_observations_batch_across_differing_sub_spaces():
+    """SyncVectorEnv(observation_mode="different") batches the envs' UnicodeText spaces as a Tuple of them (the
+    mode compares the spaces, whose 1.1M-character sets must compare without a walk, and dispatches on the type)."""
+    envs = [
+        lambda prompt=prompt: gym.make(
+            "text_envs/TextGeneration-v0",
+            observation_mode="text",
+            reward_model=lexicon_sentiment_reward,
+            max_new_tokens=3,
+            prompts=[prompt],
+        )
+        for prompt in ("the film was", "the soup")
+    ]
+    vector = gym.vector.SyncVectorEnv(envs, observation_mode="different")
+    observations, _ = vector.reset(seed=0)
+    assert isinstance(vector.observation_space, gym.spaces.Tuple) and vector.observation_space.contains(observations)
+    observations, *_ = vector.step(np.array([190, 190]))  # '\x00' in both contexts
+    assert vector.observation_space.contains(observations)

@@ -179,6 +179,22 @@ def test_save_replaces_the_folder_as_a_whole_and_refuses_a_folder_of_other_files
     trainer.save(tmp_path / "checkpoint")
     trainer.save(tmp_path / "checkpoint")  # over an existing checkpoint
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint", "run"]
+    (tmp_path / "other.old").mkdir()
+    (tmp_path / "other.old" / "precious.txt").write_text("mine")  # a user's folder that merely looks like a leftover
+    with pytest.raises(ValueError, match=r"other\.old: it holds \['precious.txt'\]"):
+        trainer.save(tmp_path / "other")
+    assert (tmp_path / "other.old" / "precious.txt").read_text() == "mine"
+
+
+def test_a_symlinked_checkpoint_folder_is_saved_through(checkpoint, tmp_path):
+    path, *_ = checkpoint
+    trainer = TextPPO.load(path)
+    (tmp_path / "storage").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "storage" / "checkpoint", target_is_directory=True)
+    trainer.save(tmp_path / "link")
+    trainer.save(tmp_path / "link")  # a second save replaces the folder the link points at, not the link
+    assert (tmp_path / "link").is_symlink() and TextPPO.load(tmp_path / "link").iteration == 1
+    assert sorted(p.name for p in (tmp_path / "storage").iterdir()) == ["checkpoint"]
 
 
 def test_a_save_interrupted_between_its_renames_loads_the_previous_checkpoint(checkpoint, tmp_path):

@@ -186,20 +186,20 @@ def replace_directory(directory: str | Path, write: Callable[[Path], None]) -> N
     """Replace the checkpoint folder ``directory`` as a whole with what ``write(folder)`` puts into an empty folder.
 
     The module docstring gives the order of the steps and what a crash at each leaves. ``directory``
-    must be missing, empty or a checkpoint (only :data:`CHECKPOINT_FILES`): it is removed with its
-    contents, so a folder holding anything else is refused.
+    must be missing, empty or a checkpoint (only :data:`CHECKPOINT_FILES`), and so must its ``.old`` and
+    ``.new`` siblings: they are removed with their contents, so a folder holding anything else is
+    refused. A symlink is followed (the folder it points at is replaced); a mount point is refused, as
+    a folder that cannot be renamed.
     """
-    directory = Path(directory).absolute()
+    directory = Path(directory).resolve()
     staging, previous = _sibling(directory, ".new"), _sibling(directory, ".old")
-    if directory.exists():
-        if not directory.is_dir():
-            raise ValueError(f"cannot save a TextPPO checkpoint to {directory}: it is a file")
-        foreign = sorted(entry.name for entry in directory.iterdir() if entry.name not in CHECKPOINT_FILES)
-        if foreign:
-            raise ValueError(
-                f"cannot save a TextPPO checkpoint to {directory}: it holds {foreign[:5]}, which are not checkpoint "
-                "files, and a save replaces the whole folder; give the checkpoint a folder of its own"
-            )
+    if os.path.ismount(directory):
+        raise ValueError(
+            f"cannot save a TextPPO checkpoint to {directory}: it is a mount point, which a save cannot replace "
+            f"as a whole; save into a folder inside it, e.g. {directory / 'checkpoint'}"
+        )
+    for folder in (directory, staging, previous):
+        _check_replaceable(folder)
     if staging.exists():  # an interrupted save's folder, perhaps incomplete
         shutil.rmtree(staging)
     if previous.exists() and not directory.exists():  # interrupted between the renames: the old one goes back
@@ -207,16 +207,40 @@ def replace_directory(directory: str | Path, write: Callable[[Path], None]) -> N
     if previous.exists():
         shutil.rmtree(previous)
     staging.mkdir(parents=True)
-    write(staging)
-    for file in staging.iterdir():
-        _fsync(file)
-    _fsync(staging)
-    if directory.exists():
-        os.rename(directory, previous)
-    os.rename(staging, directory)
+    try:
+        write(staging)
+        for file in staging.iterdir():
+            _fsync(file)
+        _fsync(staging)
+        if directory.exists():
+            os.rename(directory, previous)
+        os.rename(staging, directory)
+    except OSError:
+        if not directory.exists() and previous.exists():
+            os.rename(previous, directory)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     _fsync(directory.parent)
     if previous.exists():
         shutil.rmtree(previous)
+
+
+def _check_replaceable(folder: Path) -> None:
+    """Refuse to replace ``folder`` unless it is missing, empty or a checkpoint (a save removes it whole)."""
+    if not folder.exists() and not folder.is_symlink():
+        return
+    if folder.is_symlink():
+        raise ValueError(
+            f"cannot save a TextPPO checkpoint beside {folder}: it is a symlink, which a save would remove"
+        )
+    if not folder.is_dir():
+        raise ValueError(f"cannot save a TextPPO checkpoint to {folder}: it is a file")
+    foreign = sorted(entry.name for entry in folder.iterdir() if entry.name not in CHECKPOINT_FILES)
+    if foreign:
+        raise ValueError(
+            f"cannot save a TextPPO checkpoint to {folder}: it holds {foreign[:5]}, which are not checkpoint "
+            "files, and a save replaces the whole folder; give the checkpoint a folder of its own"
+        )
 
 
 def _checkpoint_directory(directory: Path) -> Path:
@@ -238,9 +262,10 @@ def read_checkpoint(directory: str | Path) -> Checkpoint:
     ``FileNotFoundError`` for a missing directory or file, ``ValueError`` naming the file and the problem
     for anything unreadable (bad JSON, a missing or mistyped key, a damaged safetensors file).
     """
-    directory = _checkpoint_directory(Path(directory))
+    requested = Path(directory)
+    directory = _checkpoint_directory(requested)
     if not directory.is_dir():
-        raise FileNotFoundError(f"no TextPPO checkpoint in {directory}: not a directory")
+        raise FileNotFoundError(f"no TextPPO checkpoint in {requested}: not a directory")
     missing = [name for name in CHECKPOINT_FILES if not (directory / name).is_file()]
     if missing:
         raise FileNotFoundError(f"no TextPPO checkpoint in {directory}: {', '.join(missing)} missing")

@@ -67,6 +67,8 @@ class TextPPOConfig:
         for name in ("gamma", "lam"):
             if not 0.0 <= finite_number(name, getattr(self, name)) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.adaptive_kl and self.kl_coef == 0:
+            raise ValueError("kl_coef must be positive with adaptive_kl=True (the controller scales it), got 0")
         if self.kl_estimator not in KL_ESTIMATORS:
             raise ValueError(f"kl_estimator must be one of {KL_ESTIMATORS}, got {self.kl_estimator!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:

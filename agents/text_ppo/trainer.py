@@ -852,5 +852,5 @@ def _config_from_json(values: dict[str, Any], path: Path) -> TextPPOConfig:
         )
     try:
         return TextPPOConfig(**values)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: its config does not fit TextPPOConfig ({error})") from error

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.vector.utils import batch_differing_spaces
 
 _SURROGATES = range(0xD800, 0xE000)
 _CHARACTER_COUNT = 0x110000 - len(_SURROGATES)
@@ -42,6 +43,11 @@ class UnicodeCharacters(Set, Sequence):
         if not 0 <= index < _CHARACTER_COUNT:
             raise IndexError(f"character index {index} outside 0..{_CHARACTER_COUNT - 1}")
         return chr(index if index < _SURROGATES.start else index + len(_SURROGATES))
+
+    def __eq__(self, other: object) -> bool:  # all instances hold the same characters: no walk over them
+        return isinstance(other, UnicodeCharacters) or NotImplemented
+
+    __hash__ = object.__hash__
 
     def index(self, char: str, *_: Any) -> int:  # type: ignore[override]
         if char not in self:
@@ -95,3 +101,7 @@ class UnicodeText(spaces.Text):
             other.min_length,
             other.max_length,
         )
+
+
+# Vector envs over differing sub-spaces batch a Text as a Tuple of them; the registry matches types exactly.
+batch_differing_spaces.register(UnicodeText)(batch_differing_spaces.dispatch(spaces.Text))
