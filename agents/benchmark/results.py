@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from text_envs.durable import fsync_path
 from text_envs_agents.benchmark.registry import AGENTS, ENVS
 from text_envs_agents.benchmark.spec import Cell
 
@@ -130,11 +131,7 @@ def write_atomic(path: Path, text: str) -> None:
         os.fsync(f.fileno())
     os.replace(temporary, path)
     if os.name == "posix":  # the rename itself is durable once the directory is synced
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        fsync_path(path.parent)
 
 
 def rows_to_csv(rows: Iterable[dict[str, Any]]) -> str:

@@ -34,6 +34,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from text_envs.durable import fsync_path
+
 _TENSOR = "__tensor__"
 
 
@@ -174,14 +176,6 @@ def _sibling(directory: Path, suffix: str) -> Path:
     return directory.with_name(directory.name + suffix)
 
 
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def replace_directory(directory: str | Path, write: Callable[[Path], None]) -> None:
     """Replace the checkpoint folder ``directory`` as a whole with what ``write(folder)`` puts into an empty folder.
 
@@ -210,8 +204,8 @@ def replace_directory(directory: str | Path, write: Callable[[Path], None]) -> N
     try:
         write(staging)
         for file in staging.iterdir():
-            _fsync(file)
-        _fsync(staging)
+            fsync_path(file)
+        fsync_path(staging)
         if directory.exists():
             os.rename(directory, previous)
         os.rename(staging, directory)
@@ -220,7 +214,7 @@ def replace_directory(directory: str | Path, write: Callable[[Path], None]) -> N
             os.rename(previous, directory)
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _fsync(directory.parent)
+    fsync_path(directory.parent)
     if previous.exists():
         shutil.rmtree(previous)
 

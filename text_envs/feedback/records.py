@@ -33,6 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from text_envs.durable import fsync_path
+
 RECORD_TYPES = ("label", "comparison", "score", "skip", "undo")
 _REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
     "label": {"prompt": str, "completion": str, "label": int},
@@ -96,15 +98,7 @@ def append_record(path: str | Path, record: dict[str, Any]) -> None:
         f.flush()
         os.fsync(f.fileno())
     if created and os.name == "posix":
-        _fsync_directory(path.parent)  # a new file's directory entry is not durable until its directory is synced
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_path(path.parent)  # a new file's directory entry is not durable until its directory is synced
 
 
 def _last_byte(path: Path) -> bytes:
