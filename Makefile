@@ -20,7 +20,7 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) scripts/demo.py
+	TEXT_ENVS_WHEELHOUSE=$(WHEELHOUSE) $(PY) scripts/demo.py
 
 # pip check first: a broken requirement fails the run even when no test imports the package.
 test: $(STAMP)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from text_envs.defaults import DEFAULT_PROMPTS_TEST, DEFAULT_PROMPTS_TRAIN
+from text_envs.judges import JUDGED
 from text_envs_agents.cli.common import hiding_fields, load_reward_model_by_name, parse
 from text_envs_agents.sb3.rlhf import SB3A2CSettings, SB3PPOSettings
 from text_envs_agents.text_ppo.config import TextPPOConfig
@@ -54,6 +55,9 @@ class Args:
     """load a reward-model folder whose backbone is a Hub id or a path outside the folder"""
     gold: Literal["lexicon", "none"] = "lexicon"
     """gold evaluator of the held-out completions, never trained on (over-optimisation check)"""
+    judge_lm: str = "smollm2-135m-instruct"
+    """LM that judges the held-out completions' fluency (perplexity given their prompts); never trained
+    (empty: no perplexity judge)"""
     prompts: str = str(DEFAULT_PROMPTS_TRAIN)
     """training prompts: a .txt/.jsonl file or a Hugging Face dataset"""
     test_prompts: str = str(DEFAULT_PROMPTS_TEST)
@@ -121,7 +125,14 @@ def text_ppo_config(args: Args) -> TextPPOConfig:
     return dataclasses.replace(args.ppo, kl_coef=args.beta, seed=args.seed, lora=lora_kwargs(args))
 
 
-def print_comparison(before: dict[str, float], after: dict[str, float]) -> None:
+def judge_label(key: str, judge_name: str) -> str:
+    """The table row of an independent judge's figure, naming the judge."""
+    if key == "perplexity":
+        return f"{JUDGED[key]}, judged by {judge_name}"
+    return JUDGED[key]
+
+
+def print_comparison(before: dict[str, float], after: dict[str, float], judge_name: str = "") -> None:
     print("\n| held-out prompts | before | after |")
     print("|---|---:|---:|")
     rows = [
@@ -131,11 +142,26 @@ def print_comparison(before: dict[str, float], after: dict[str, float]) -> None:
         ("KL to reference (nats/sequence)", "kl"),
         ("completion length (tokens)", "completion_length"),
     ]
+    rows += [(judge_label(key, judge_name), key) for key in JUDGED]
     for name, key in rows:
         if key in before:
             print(f"| {name} | {before[key]:.3f} | {after[key]:.3f} |")
     rise = (after["score_mean"] - before["score_mean"]) / max(before["score_std"], 1e-8)
     print(f"\nreward-model score rose by {rise:.2f} standard deviations of its starting distribution")
+
+
+def independent_judge(judge_lm: str, device: str):
+    """The perplexity judge and its name, or ``(None, why not)`` when none is asked for or it cannot load."""
+    if not judge_lm:
+        return None, "no judge LM"
+    from text_envs.judges import PerplexityJudge
+
+    try:
+        judge = PerplexityJudge(judge_lm, device=device)
+    except (OSError, ImportError) as error:
+        print(f"no perplexity judge: {error}")
+        return None, f"no judge LM ({judge_lm} did not load)"
+    return judge, judge.name
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -144,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from transformers.utils import logging as transformers_logging
 
     from text_envs import TextGenerationVectorEnv
+    from text_envs.judges import judge_completions, vader_available
     from text_envs.lm import load_causal_lm, resolve_device
     from text_envs.rewards.lexicon import lexicon_sentiment_reward
     from text_envs.shaping import parse_shaping
@@ -169,7 +196,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     def reference_logprobs(batch):
         return sequence_logprobs(reference, batch)
 
+    perplexity_judge, judge_name = independent_judge(args.judge_lm, str(device))
     before, before_batch = evaluate_lm(policy_model, reference_logprobs, test_env, args.seed, gold)
+    before.update(judge_completions(before_batch.prompts, before_batch.completions, perplexity_judge))
     print(f"{args.algo} on {args.prompts}, reward model {args.reward_model}, beta {args.beta}, seed {args.seed}")
     start = time.perf_counter()
     history: list = []
@@ -216,8 +245,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         sb3_model.save(output / f"{args.algo}.zip")
     train_seconds = time.perf_counter() - start
     after, after_batch = evaluate_lm(trained_model, reference_logprobs, test_env, args.seed, gold)
+    after.update(judge_completions(after_batch.prompts, after_batch.completions, perplexity_judge))
     print(f"\ntrained in {train_seconds:.0f} s")
-    print_comparison(before, after)
+    print_comparison(before, after, judge_name)
+    if not vader_available():
+        print("no VADER figures: the vaderSentiment package is missing (pip install 'text_envs[vader]')")
     print("\nsample completions on held-out prompts (before -> after):")
     for i in range(4):
         print(f"  {before_batch.prompts[i]}|")

@@ -1,0 +1,70 @@
+"""Independent judges: VADER sentiment, perplexity under a judge LM, broken text, distinct-n."""
+
+import math
+
+import pytest
+import torch
+
+from text_envs.judges import (
+    JUDGED,
+    PerplexityJudge,
+    broken_share,
+    distinct_n,
+    judge_completions,
+    vader_available,
+    vader_sentiment,
+)
+from text_envs.lm import load_causal_lm, load_tokenizer
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_vader_scores_the_completion_text_alone():
+    assert vader_available()  # the dev extra installs it, so the test cannot pass by skipping the judge
+    scores = vader_sentiment(["ignored", "ignored"], ["a wonderful, moving film.", "a dull, clumsy mess."])
+    assert scores[0] > 0.5 and scores[1] < -0.5
+    assert vader_sentiment(["the film was great"], [""])[0] == 0.0  # the prompt's praise is not the completion's
+
+
+def test_broken_text_and_distinct_n_count_what_they_say():
+    assert broken_share(["fine text.\n", "bro\ufffdken", "bell\x07", "tab\tok"]) == 0.5
+    assert distinct_n(["the cat sat", "the cat ran"], 1) == 4 / 6
+    assert distinct_n(["the cat sat", "the cat ran"], 2) == 3 / 4
+    assert distinct_n(["one"], 2) == 0.0
+    with pytest.raises(ValueError, match="n must be at least 1"):
+        distinct_n(["x"], 0)
+
+
+def test_perplexity_is_exp_of_the_mean_completion_token_nll(reference_model, tokenizer):
+    judge = PerplexityJudge(None, device="cpu", batch_size=2)
+    prompts, completions = ["the film was", "the soup", "my stay"], [" great.", " cold and", ""]
+    nll, tokens = 0.0, 0
+    for prompt, completion in zip(prompts, completions, strict=True):
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+        if not completion_ids:
+            continue
+        ids = torch.tensor([prompt_ids + completion_ids])
+        with torch.no_grad():
+            log_probs = torch.log_softmax(reference_model(ids).logits[0, :-1], dim=-1)
+        targets = ids[0, 1:]
+        picked = log_probs[torch.arange(len(targets)), targets][len(prompt_ids) - 1 :]
+        nll, tokens = nll - float(picked.sum()), tokens + len(completion_ids)
+    assert judge(prompts, completions) == pytest.approx(math.exp(nll / tokens), rel=1e-5)
+    assert math.isnan(judge(["x"], [""]))
+
+
+def test_the_real_judge_finds_fluent_text_more_likely_than_byte_garbage():
+    judge = PerplexityJudge("smollm2-135m-instruct", device="cpu")
+    prompts = ["The film was", "The hotel room was"]
+    fluent = judge(prompts, [" a moving story with a wonderful cast.", " clean, quiet and very comfortable."])
+    garbled = judge(prompts, [" absolutely p impressive. the thre\ufffd were", " really really impressive impressive."])
+    assert judge.name == "smollm2-135m-instruct" and fluent < garbled / 3
+
+
+def test_judge_completions_reports_every_judged_figure():
+    judge = PerplexityJudge(None, device="cpu")
+    figures = judge_completions(["the film was"] * 2, [" great.", " great."], judge)
+    assert set(figures) == set(JUDGED)
+    assert figures["distinct_1"] == 0.5 and figures["words_mean"] == 1.0 and figures["broken_share"] == 0.0
+    assert figures["vader_mean"] > 0 and math.isfinite(figures["perplexity"])
