@@ -14,7 +14,6 @@ from text_envs.judges import (
     vader_available,
     vader_sentiment,
 )
-from text_envs.lm import load_causal_lm, load_tokenizer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -196,7 +196,7 @@ class SlotDecoder:
         scale: float,
         dropout_p: float,
     ) -> torch.Tensor:
-        # Under autocast the projections come out in bfloat16 while the slots keep the weights' dtype.
+        # A decoder built outside autocast keeps the weights' dtype while autocast projections come out in bf16.
         self.keys[layer, rows, :, :width] = key.to(self.keys.dtype)
         self.values[layer, rows, :, :width] = value.to(self.values.dtype)
         # Right padding: causal masking alone keeps every real query off the pads after it.
