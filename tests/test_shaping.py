@@ -10,6 +10,8 @@ from text_envs.shaping import (
     AdaptiveKLController,
     ClipReward,
     ClipTransform,
+    CommonNgramPenalty,
+    CommonNgramTerm,
     DenseReward,
     DenseTerm,
     FixedKLController,
@@ -26,7 +28,9 @@ from text_envs.shaping import (
     ScaleRewardByReturnStd,
     ShapingTerm,
     ShapingWrapper,
+    parse_shaping,
 )
+from text_envs.shaping.terms import Transitions
 from text_envs_agents.llm.rollout import sample_episodes
 from text_envs_agents.text_ppo import TextPPO, TextPPOConfig
 
@@ -339,3 +343,59 @@ def test_pieces_from_text():
     ]:
         with pytest.raises(ValueError, match=match):
             parse_shaping(spec)
+
+
+def ngram_step(texts):
+    """Every row of ``texts`` finishing in one step (each row's ids index its text)."""
+    rows = np.arange(len(texts))
+    return Transitions(
+        episodes=rows,
+        prompts=[PROMPT] * len(texts),
+        completion_ids=[np.array([i]) for i in rows],
+        terminated=np.ones(len(texts), dtype=bool),
+        truncated=np.zeros(len(texts), dtype=bool),
+        decode=lambda ids, stopped: texts[int(ids[0])],
+    )
+
+
+def test_common_ngram_term_charges_the_share_of_recent_completions_using_each_bigram():
+    term = parse_shaping("CommonNgramTerm(coef=2.0, n=2, window=3)")[0]
+    assert isinstance(term, CommonNgramTerm)
+    same, other = " was great. i loved it.", " The music was superb"
+    first, _ = term(ngram_step([same, same, other]))
+    np.testing.assert_array_equal(first, 0.0)  # an empty window: nothing is common yet
+    term.end_batch()
+    # `same`'s 4 bigrams are in 2 of the 3 window completions; `other`'s 3 in 1 (case ignored); "fresh" has
+    # one word, so no bigram; "was great. fresh" shares one of its 2 bigrams with 2 of 3
+    second, _ = term(ngram_step([same, other.lower(), " fresh", " was great. fresh"]))
+    np.testing.assert_allclose(second, [-2.0 * 2 / 3, -2.0 / 3, 0.0, -2.0 * (2 / 3 + 0) / 2])
+    term.end_batch()  # the window keeps the last 3 of the 7 finished completions
+    third, _ = term(ngram_step([same]))
+    # only the last one, "was great. fresh", holds one of `same`'s 4 bigrams
+    np.testing.assert_allclose(third, [-2.0 * (1 / 3) / 4])
+
+
+def test_common_ngram_penalty_wrapper_charges_an_episode_that_repeats_the_last_one(tokenizer):
+    env = TextGenerationEnv(tokenizer=tokenizer, prompts=[PROMPT], reward_model=lambda p, c: [0.0] * len(c))
+    env = CommonNgramPenalty(env, coef=1.0, window=1)
+    ids = tokenizer.encode(" great and fun", add_special_tokens=False) + [tokenizer.eos_token_id]
+    totals = []
+    for _ in range(2):
+        env.reset(seed=0)
+        for action in ids:
+            _, reward, *_, info = env.step(action)
+        totals.append((reward, info["reward_components"]["common_ngram_penalty"]))
+    assert totals == [(0.0, 0.0), (-1.0, -1.0)]  # every bigram of the second is in the one recent completion
+
+
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        ("CommonNgramTerm(coef=-1.0)", "coef must be >= 0"),
+        ("CommonNgramTerm(coef=1.0, n=0)", "n must be a positive integer"),
+        ("CommonNgramTerm(coef=1.0, window=2.5)", "window must be a positive integer"),
+    ],
+)
+def test_common_ngram_term_refuses_bad_arguments(spec, match):
+    with pytest.raises(ValueError, match=match):
+        parse_shaping(spec)

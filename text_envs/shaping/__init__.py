@@ -12,6 +12,7 @@ teacher-forced reference pass per batch). The same pieces in the same order give
 | :class:`KLPenalty` | :class:`KLTerm` | ``"kl_penalty"`` (``−β·kl_t`` per token) |
 | :class:`LengthPenalty` | :class:`LengthTerm` | ``"length_penalty"`` (per token over a target, per sequence) |
 | :class:`MissingEOSPenalty` | :class:`MissingEOSTerm` | ``"missing_eos_penalty"`` |
+| :class:`CommonNgramPenalty` | :class:`CommonNgramTerm` | ``"common_ngram_penalty"`` (common recent n-grams) |
 | :class:`DenseReward` | :class:`DenseTerm` | ``"dense"`` |
 | :class:`PotentialShaping` | :class:`PotentialTerm` | ``"potential"`` |
 | :class:`ClipReward` | :class:`ClipTransform` | ``"clipped_by"`` (returned minus received) |
@@ -57,6 +58,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "parse_shaping": "text_envs.shaping.spec",
         "MISSING_POLICY_LOGPROB": "text_envs.shaping.terms",
         "ClipTransform": "text_envs.shaping.terms",
+        "CommonNgramTerm": "text_envs.shaping.terms",
         "DenseTerm": "text_envs.shaping.terms",
         "KLTerm": "text_envs.shaping.terms",
         "LengthTerm": "text_envs.shaping.terms",
@@ -74,6 +76,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "DenseReward": "text_envs.shaping.wrappers",
         "KLPenalty": "text_envs.shaping.wrappers",
         "LengthPenalty": "text_envs.shaping.wrappers",
+        "CommonNgramPenalty": "text_envs.shaping.wrappers",
         "MissingEOSPenalty": "text_envs.shaping.wrappers",
         "PotentialShaping": "text_envs.shaping.wrappers",
         "ScaleRewardByReturnStd": "text_envs.shaping.wrappers",

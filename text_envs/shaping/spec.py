@@ -17,6 +17,7 @@ import importlib
 
 from text_envs.shaping.terms import (
     ClipTransform,
+    CommonNgramTerm,
     DenseTerm,
     LengthTerm,
     MissingEOSTerm,
@@ -27,7 +28,16 @@ from text_envs.shaping.terms import (
 )
 
 PIECES = {
-    cls.__name__: cls for cls in (LengthTerm, MissingEOSTerm, DenseTerm, PotentialTerm, ClipTransform, ReturnStdScaling)
+    cls.__name__: cls
+    for cls in (
+        LengthTerm,
+        MissingEOSTerm,
+        CommonNgramTerm,
+        DenseTerm,
+        PotentialTerm,
+        ClipTransform,
+        ReturnStdScaling,
+    )
 }
 _CALLABLE_ARGUMENTS = {"token_scorer", "potential"}
 

@@ -1,7 +1,7 @@
 """Reward-shaping terms and transforms over a batch of transitions, stacked by :class:`RewardShaping`.
 
 A **term** adds a reward to every transition (``KLTerm``, ``LengthTerm``, ``MissingEOSTerm``,
-``DenseTerm``, ``PotentialTerm``); a **transform** maps the running total (``ClipTransform``,
+``CommonNgramTerm``, ``DenseTerm``, ``PotentialTerm``); a **transform** maps the running total (``ClipTransform``,
 ``ReturnStdScaling``). Each sees one step of a batch of episodes at a time (:class:`Transitions`), so
 the same objects serve every path:
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import numbers
 from abc import ABC, abstractmethod
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -210,6 +211,55 @@ class MissingEOSTerm(ShapingTerm):
 
     def __call__(self, step: Transitions) -> tuple[np.ndarray, Records]:
         return np.where(step.truncated, -self.penalty, 0.0), {}
+
+
+class CommonNgramTerm(ShapingTerm):
+    """``−coef·m`` on an episode's last step, ``m`` the mean over the completion's word ``n``-grams of the share of
+    the last ``window`` finished completions that hold that n-gram; 0 before (per sequence).
+
+    A diversity term: RL against a reward model collapses onto a few high-scoring phrasings, and this makes a
+    phrasing cost what share of recent completions already use it. Words are the lower-cased, whitespace-split
+    completion (as :func:`text_envs.judges.distinct_n` counts them); a completion with fewer than ``n`` words
+    pays nothing. The window holds earlier batches only: completions finishing in one batch are added at
+    :meth:`end_batch` (a single env's wrapper calls it when each episode ends), and it starts empty.
+    """
+
+    name = "common_ngram_penalty"
+
+    def __init__(self, coef: float, n: int = 2, window: int = 256):
+        self.coef = finite_number("coef", coef, minimum=0.0)
+        for name, value in (("n", n), ("window", window)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.n, self.window = int(n), int(window)
+        self._recent: deque[frozenset[tuple[str, ...]]] = deque()
+        self._holding: Counter[tuple[str, ...]] = Counter()  # n-gram -> completions of the window holding it
+        self._finished: list[frozenset[tuple[str, ...]]] = []
+
+    def ngrams(self, text: str) -> frozenset[tuple[str, ...]]:
+        words = text.lower().split()
+        return frozenset(tuple(words[i : i + self.n]) for i in range(len(words) - self.n + 1))
+
+    def __call__(self, step: Transitions) -> tuple[np.ndarray, Records]:
+        rewards = np.zeros(len(step.episodes))
+        done = np.flatnonzero(step.done)
+        if done.size == 0:
+            return rewards, {}
+        for row in done.tolist():
+            grams = self.ngrams(step.decode(step.completion_ids[row], bool(step.terminated[row])))
+            if grams and self._recent:
+                shares = [self._holding[gram] / len(self._recent) for gram in grams]
+                rewards[row] = -self.coef * float(np.mean(shares))
+            self._finished.append(grams)
+        return rewards, {}
+
+    def end_batch(self) -> None:
+        for grams in self._finished:
+            self._recent.append(grams)
+            self._holding.update(grams)
+            if len(self._recent) > self.window:
+                self._holding -= Counter(self._recent.popleft())  # drops the n-grams no completion holds now
+        self._finished.clear()
 
 
 class DenseTerm(ShapingTerm):

@@ -18,6 +18,7 @@ from text_envs.shaping.kl import KLController
 from text_envs.shaping.reward_components import NOT_ADDITIVE, reward_components
 from text_envs.shaping.terms import (
     ClipTransform,
+    CommonNgramTerm,
     DenseTerm,
     KLTerm,
     LengthTerm,
@@ -266,6 +267,33 @@ class LengthPenalty(ShapingWrapper):
 
     def __init__(self, env: gym.Env, coef: float, target_length: int = 0):
         super().__init__(env, LengthTerm(coef, target_length), coef=coef, target_length=target_length)
+
+
+class CommonNgramPenalty(ShapingWrapper):
+    """Penalise a completion by how common its word n-grams are among recent completions (:class:`CommonNgramTerm`).
+
+    ## Description
+    A diversity term: RL against a reward model collapses onto a few high-scoring phrasings; here a phrasing
+    costs what share of the last ``window`` completions already use it, so the policy pays for repeating
+    itself across episodes. The window starts empty and holds this env's own finished episodes.
+
+    ## Rewards
+    On the last step, ``−coef·m`` with ``m`` the mean, over the completion's distinct word ``n``-grams
+    (lower-cased, split on whitespace), of the share of the last ``window`` completions holding that n-gram;
+    0.0 before, and for a completion of fewer than ``n`` words. Per sequence, in reward units.
+
+    ## Information
+    Every step: ``reward_components["common_ngram_penalty"]``.
+
+    ## Arguments
+    - ``env``: a TextGeneration-v0 env, possibly wrapped.
+    - ``coef``: the penalty for a completion whose every n-gram is in every recent completion (finite, >= 0).
+    - ``n``: the n-gram length in words (>= 1).
+    - ``window``: how many recent completions count (>= 1).
+    """
+
+    def __init__(self, env: gym.Env, coef: float, n: int = 2, window: int = 256):
+        super().__init__(env, CommonNgramTerm(coef, n, window), coef=coef, n=n, window=window)
 
 
 class MissingEOSPenalty(ShapingWrapper):
