@@ -304,7 +304,11 @@ def test_shipped_default_reward_model_meets_its_held_out_accuracy():
     from text_envs.rewards.trained import default_reward_model
 
     model = default_reward_model()
-    labels = read_feedback(DEFAULT_FEEDBACK_DIR / "labels_test.jsonl").labels()
+    labels = [
+        record
+        for name in ("labels_test.jsonl", "labels_round2_test.jsonl")
+        for record in read_feedback(DEFAULT_FEEDBACK_DIR / name).labels()
+    ]
     comparisons = read_feedback(DEFAULT_FEEDBACK_DIR / "comparisons_test.jsonl").comparisons()
     label_scores = model([r["prompt"] for r in labels], [r["completion"] for r in labels])
     correct = sum((s > 0) == bool(r["label"]) for s, r in zip(label_scores, labels, strict=True))
@@ -314,6 +318,23 @@ def test_shipped_default_reward_model_meets_its_held_out_accuracy():
     accuracy = correct / (len(labels) + len(comparisons))
     assert accuracy >= 0.85
     assert accuracy == pytest.approx(model.config.metrics["test_accuracy"], abs=1e-6)
+
+
+def label_accuracy(model, records) -> float:
+    scores = model([r["prompt"] for r in records], [r["completion"] for r in records])
+    return float(np.mean([(s > 0) == bool(r["label"]) for s, r in zip(scores, records, strict=True)]))
+
+
+def test_the_second_round_teaches_the_default_model_the_trained_policies_failures():
+    from text_envs.defaults import DEFAULT_FEEDBACK_DIR, ROUND1_REWARD_MODEL_DIR
+    from text_envs.feedback.records import read_feedback
+    from text_envs.rewards.trained import default_reward_model
+
+    held_out = read_feedback(DEFAULT_FEEDBACK_DIR / "labels_round2_test.jsonl").labels()
+    assert held_out and all(r["round"] == 2 and r["simulated"] for r in held_out)
+    round1 = load_reward_model(ROUND1_REWARD_MODEL_DIR, device="cpu")
+    assert label_accuracy(default_reward_model("cpu"), held_out) >= 0.8
+    assert label_accuracy(round1, held_out) < 0.7  # the round-1 model pays for the policies' garbled praise
 
 
 def test_every_reward_model_speaks_the_one_protocol():

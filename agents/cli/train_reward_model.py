@@ -2,6 +2,8 @@
 
     text-envs-train-reward-model              # the default data -> runs/reward_model
     text-envs-train-reward-model --output-dir text_envs/defaults/reward_model   # rebuild the shipped default
+    text-envs-train-reward-model --labels text_envs/defaults/feedback/labels_train.jsonl \
+        --test-labels text_envs/defaults/feedback/labels_test.jsonl --output-dir text_envs/defaults/reward_model_round1
     text-envs-train-reward-model --labels my_labels.jsonl --annotator alice --output-dir runs/rm_alice
     text-envs-train-reward-model --comparisons prefs.jsonl --training.backbone gpt2 --training.fine-tune \\
         --training.learning-rate 2e-5
@@ -36,11 +38,17 @@ DEFAULT_OUTPUT_DIR = "runs/reward_model"
 
 @dataclass
 class Args:
-    labels: tuple[str, ...] = (str(DEFAULT_FEEDBACK_DIR / "labels_train.jsonl"),)
-    """feedback files whose label records train the model (none: comparisons only)"""
+    labels: tuple[str, ...] = (
+        str(DEFAULT_FEEDBACK_DIR / "labels_train.jsonl"),
+        str(DEFAULT_FEEDBACK_DIR / "labels_round2_train.jsonl"),
+    )
+    """feedback files whose label records train the model (none: comparisons only); the default: both rounds"""
     comparisons: tuple[str, ...] = (str(DEFAULT_FEEDBACK_DIR / "comparisons_train.jsonl"),)
     """feedback files whose comparison records train the model (none: labels only)"""
-    test_labels: tuple[str, ...] = (str(DEFAULT_FEEDBACK_DIR / "labels_test.jsonl"),)
+    test_labels: tuple[str, ...] = (
+        str(DEFAULT_FEEDBACK_DIR / "labels_test.jsonl"),
+        str(DEFAULT_FEEDBACK_DIR / "labels_round2_test.jsonl"),
+    )
     """held-out label files, for the test accuracy only"""
     test_comparisons: tuple[str, ...] = (str(DEFAULT_FEEDBACK_DIR / "comparisons_test.jsonl"),)
     """held-out comparison files, for the test accuracy only"""

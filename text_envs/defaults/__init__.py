@@ -15,4 +15,8 @@ DEFAULT_PROMPTS_TEST = DEFAULTS_DIR / "prompts_test.jsonl"
 DEFAULT_FEEDBACK_DIR = DEFAULTS_DIR / "feedback"
 """Labelled examples and comparisons for the default task, with their labelling guidelines."""
 DEFAULT_REWARD_MODEL_DIR = DEFAULTS_DIR / "reward_model"
-"""The default reward model: a head on the packaged MiniLM encoder, trained on ``DEFAULT_FEEDBACK_DIR``."""
+"""The default reward model: a head on the packaged MiniLM encoder, trained on both feedback rounds of
+``DEFAULT_FEEDBACK_DIR`` (round 2 labels the failures of policies trained against the round-1 model)."""
+ROUND1_REWARD_MODEL_DIR = DEFAULTS_DIR / "reward_model_round1"
+"""The round-1 reward model: the same head trained on round 1 alone (the embedded LM's and hand-written
+completions), kept to report beside the default and to train against for comparison."""
