@@ -1,4 +1,4 @@
-"""Reward-shaping study: sweep β and the length penalty: the console script ``text-envs-shaping-sweep``.
+"""Reward-shaping study: sweep β and shaping stacks, every judged figure against KL: ``text-envs-shaping-sweep``.
 
 Same flags (``python scripts/shaping_sweep.py --help``); the tool is :mod:`text_envs_agents.cli.shaping_sweep`.
 """

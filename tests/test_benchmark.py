@@ -146,6 +146,8 @@ def test_one_seed_is_marked_n_1():
         ({"threads": 0}, "'threads' must be an integer of at least 1"),
         ({"model": ""}, "'model' must be a registered model name, Hub name or folder"),
         ({"model": ["gpt2"]}, "'model' must be"),
+        ({"judge_lm": 3}, "'judge_lm' must be a model name or folder, or \"\" for none, got 3"),
+        ({"judge_lm": " "}, "'judge_lm' must be"),
         ([1, 2], "a spec must be a table/object"),
     ],
 )
@@ -184,6 +186,65 @@ def test_the_model_keys_only_the_lm_agents_cells_and_older_results_are_the_embed
     store = ResultsStore(tmp_path)
     assert cell in store and store[cell]["score"] == 1.0
     assert spec_from_mapping({"model": "gpt2"}, base=embedded).cells()[0][0] not in store  # another model: a new cell
+
+
+JUDGED_COLUMNS = ("vader_mean", "perplexity", "broken_share", "distinct_2", "words_mean")
+
+
+def test_text_generation_cells_report_the_judged_figures_and_older_rows_still_load(tmp_path, one_torch_thread):
+    from text_envs.defaults import DEFAULT_LM_DIR
+    from text_envs.judges import DEFAULT_JUDGE_LM
+
+    assert spec_from_mapping({}).judge_lm == DEFAULT_JUDGE_LM
+    assert (
+        spec_from_mapping({"judge_lm": ""}).judge_lm is None and spec_from_mapping({"judge_lm": None}).judge_lm is None
+    )
+    text = {"envs": ["TextGeneration-v0"], "seeds": [0], "episodes": 4, "budgets": {"textppo": 1}}
+    spec = spec_from_mapping({**text, "agents": ["default-lm", "textppo"], "judge_lm": str(DEFAULT_LM_DIR)})
+    run = run_benchmark(spec, tmp_path / "judged", progress_bar=False, log=lambda _: None)
+    rows = {row["agent"]: row for row in run.rows}
+    for row in rows.values():
+        assert row["judge_lm"] == "lm"  # the embedded LM's folder, loaded apart from the policy
+        assert 1.0 < row["perplexity"] < 1e6 and 0.0 <= row["broken_share"] <= 1.0
+        assert -1.0 <= row["vader_mean"] <= 1.0 and -1.0 <= row["gold"] <= 1.0
+        assert 0.0 < row["distinct_2"] <= 1.0 and 0.0 < row["words_mean"] <= registry.MAX_NEW_TOKENS
+    assert rows["default-lm"]["kl"] == 0.0 and rows["textppo"]["kl"] != 0.0  # the untrained LM is its own reference
+    table = (tmp_path / "judged" / "table.md").read_text()
+    assert "| gold score (lexicon) | gold score (VADER) | perplexity, judged by lm | broken text (share) |" in table
+    with open(tmp_path / "judged" / "results.csv") as f:
+        header = next(csv.reader(f))
+    assert header[header.index("perplexity") + 1] == "judge_lm" and set(JUDGED_COLUMNS) <= set(header)
+
+    # A row written before the judges (no judged keys) still loads and resumes: blank in the CSV, "-" in the table.
+    old = {key: value for key, value in rows["default-lm"].items() if key not in (*JUDGED_COLUMNS, "judge_lm")}
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "results.json").write_text(json.dumps([old]))
+    default_lm = spec_from_mapping({**text, "agents": ["default-lm"], "judge_lm": ""})
+    resumed = run_benchmark(default_lm, tmp_path / "old", progress_bar=False, log=lambda _: None)
+    assert resumed.ran == [] and resumed.rows == [old]
+    with open(tmp_path / "old" / "results.csv") as f:
+        (csv_row,) = csv.DictReader(f)
+    assert csv_row["vader_mean"] == csv_row["perplexity"] == csv_row["judge_lm"] == "" and csv_row["gold"] != ""
+    gold = f"{old['gold']:.3f}"
+    assert f"| {gold} | - | - | - | - | - |" in (tmp_path / "old" / "table.md").read_text()
+
+    # No judge LM: every figure but the perplexity, and the reason in the row and the table.
+    (unjudged,) = run_benchmark(default_lm, tmp_path / "unjudged", progress_bar=False, log=lambda _: None).rows
+    assert "perplexity" not in unjudged and unjudged["judge_lm"] == "no judge LM in the spec"
+    assert {key: unjudged[key] for key in ("score", "vader_mean", "distinct_2")} == {
+        key: rows["default-lm"][key] for key in ("score", "vader_mean", "distinct_2")
+    }  # the same completions: the judge LM changes no sample
+    assert "| perplexity (none: see judge_lm in the results) |" in (tmp_path / "unjudged" / "table.md").read_text()
+
+
+def test_text_cells_cycle_through_the_held_out_prompts_in_order():
+    from text_envs.defaults import DEFAULT_PROMPTS_TEST
+    from text_envs.generation.prompts import load_prompts
+
+    prompts = load_prompts(DEFAULT_PROMPTS_TEST)
+    assert registry.held_out_prompts(10) == prompts[:10]
+    twice_and_a_bit = registry.held_out_prompts(2 * len(prompts) + 3)
+    assert twice_and_a_bit == prompts * 2 + prompts[:3]
 
 
 def test_the_largest_seed_is_taken():

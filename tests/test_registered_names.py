@@ -107,7 +107,12 @@ def test_a_benchmark_spec_names_a_registered_model(registered, tmp_path, monkeyp
 
     torch.set_num_threads(1)
     spec = spec_from_mapping(
-        {"model": NAME, "agents": ["default-lm", "random"], "envs": ["TextGeneration-v0", "TicTacToe-v0"]}
+        {
+            "model": NAME,
+            "judge_lm": "",
+            "agents": ["default-lm", "random"],
+            "envs": ["TextGeneration-v0", "TicTacToe-v0"],
+        }
         | {"seeds": [0], "episodes": 2}
     )
     cells, _ = spec.cells()

@@ -612,3 +612,29 @@ def test_text_observations_batch_across_differing_sub_spaces():
     assert isinstance(vector.observation_space, gym.spaces.Tuple) and vector.observation_space.contains(observations)
     observations, *_ = vector.step(np.array([190, 190]))  # '\x00' in both contexts
     assert vector.observation_space.contains(observations)
+
+
+def test_the_prompt_index_reset_option_picks_each_envs_prompt_and_autoresets_draw_again(tokenizer):
+    prompts = ["the film was", "the food was", "the hotel was"]
+    env = TextGenerationVectorEnv(
+        4, tokenizer=tokenizer, prompts=prompts, reward_model=lexicon_sentiment_reward, max_new_tokens=1
+    )
+    state = env.np_random.bit_generator.state
+    _, info = env.reset(options={"prompt_index": [2, 0, 2, 1]})
+    assert list(info["prompt"]) == [prompts[2], prompts[0], prompts[2], prompts[1]]
+    assert env.np_random.bit_generator.state == state  # no draw taken
+    env.step(np.zeros(4, dtype=np.int64))  # every episode ends (one token)
+    env.step(np.zeros(4, dtype=np.int64))  # NEXT_STEP autoreset: new prompts are drawn
+    assert env.np_random.bit_generator.state != state
+
+
+@pytest.mark.parametrize(
+    "indices, match",
+    [([0, 1], "must hold 4 integer prompt indices"), ([0.0, 1.0, 0.0, 1.0], "integer"), ([0, 1, 2, 3], r"0\.\.2")],
+)
+def test_a_bad_prompt_index_option_is_refused_naming_it(tokenizer, indices, match):
+    env = TextGenerationVectorEnv(
+        4, tokenizer=tokenizer, prompts=["a", "b", "c"], reward_model=lexicon_sentiment_reward
+    )
+    with pytest.raises(ValueError, match=rf"options\['prompt_index'\].*{match}"):
+        env.reset(options={"prompt_index": indices})

@@ -37,6 +37,21 @@ JUDGED = {
 }
 """The keys :func:`judge_completions` returns, and what each measures."""
 
+DEFAULT_JUDGE_LM = "smollm2-135m-instruct"
+"""The default judge LM of :class:`PerplexityJudge`: a registered model (:mod:`text_envs.models`), apart from
+the embedded LM the default runs train (a run that trains this model should judge with another)."""
+
+NO_VADER = "no VADER figures: the vaderSentiment package is missing (pip install 'text_envs[vader]')"
+"""What a table says when :func:`vader_available` is false."""
+
+
+def judge_label(key: str, judge_name: str = "") -> str:
+    """The heading of the figure ``key`` of :data:`JUDGED`, naming its judge: the perplexity's judge LM is
+    ``judge_name`` (the others' judges are in their descriptions)."""
+    if key == "perplexity":
+        return f"{JUDGED[key]}, judged by {judge_name or 'no judge LM'}"
+    return JUDGED[key]
+
 
 @cache
 def _vader():
@@ -98,7 +113,7 @@ class PerplexityJudge:
     registered name (:mod:`text_envs.models`), Hub name or folder; ``name`` is what the tables call it.
     """
 
-    def __init__(self, model: str | Path = "smollm2-135m-instruct", device: str = "auto", batch_size: int = 16) -> None:
+    def __init__(self, model: str | Path = DEFAULT_JUDGE_LM, device: str = "auto", batch_size: int = 16) -> None:
         import torch
 
         from text_envs.lm import load_causal_lm, load_tokenizer, resolve_device
@@ -111,34 +126,30 @@ class PerplexityJudge:
         self._torch = torch
 
     def __call__(self, prompts: Sequence[str], completions: Sequence[str]) -> float:
-        """The perplexity over every completion token (``nan`` when the completions hold none)."""
+        """The perplexity over every completion token (``nan`` when the completions hold none).
+
+        Rows are batched in order of length (less padding); the log-softmax is taken at the judged positions only.
+        """
         torch = self._torch
+        rows = [(self._ids(p), self._ids(c)) for p, c in zip(prompts, completions, strict=True)]
+        rows = sorted((row for row in rows if row[1]), key=lambda row: len(row[0]) + len(row[1]))
         total_nll, total_tokens = 0.0, 0
-        for start in range(0, len(prompts), self.batch_size):
-            rows = [
-                (self._ids(prompt), self._ids(completion))
-                for prompt, completion in zip(
-                    prompts[start : start + self.batch_size], completions[start : start + self.batch_size], strict=True
-                )
-            ]
-            rows = [(prompt, completion) for prompt, completion in rows if completion]
-            if not rows:
-                continue
-            width = max(len(p) + len(c) for p, c in rows)
-            ids = torch.zeros((len(rows), width), dtype=torch.long)
-            judged = torch.zeros((len(rows), width), dtype=torch.bool)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for row, (prompt, completion) in enumerate(rows):
+        for start in range(0, len(rows), self.batch_size):
+            batch = rows[start : start + self.batch_size]
+            width = max(len(p) + len(c) for p, c in batch)
+            ids = torch.zeros((len(batch), width), dtype=torch.long)
+            judged = torch.zeros((len(batch), width), dtype=torch.bool)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, (prompt, completion) in enumerate(batch):
                 sequence = prompt + completion
                 ids[row, : len(sequence)] = torch.tensor(sequence)
                 mask[row, : len(sequence)] = 1
                 judged[row, len(prompt) : len(sequence)] = True
+            ids, mask, targets = ids.to(self.device), mask.to(self.device), judged[:, 1:].to(self.device)
             with torch.no_grad():
-                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-            log_probs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-            nll = -log_probs.gather(-1, ids[:, 1:, None].to(self.device))[..., 0]
-            targets = judged[:, 1:].to(self.device)
-            total_nll += float(nll[targets].sum())
+                logits = self.model(input_ids=ids, attention_mask=mask).logits
+            log_probs = torch.log_softmax(logits[:, :-1][targets].float(), dim=-1)
+            total_nll -= float(log_probs.gather(-1, ids[:, 1:][targets][:, None]).sum())
             total_tokens += int(targets.sum())
         return math.exp(total_nll / total_tokens) if total_tokens else math.nan
 
@@ -146,10 +157,23 @@ class PerplexityJudge:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
+def load_perplexity_judge(model: str | Path, device: str = "auto") -> tuple[PerplexityJudge | None, str]:
+    """The :class:`PerplexityJudge` of ``model`` and its name, or ``(None, why not)`` when ``model`` is empty
+    or does not load (the reason names the error, for the table and the results to record)."""
+    if not str(model):
+        return None, "no judge LM asked for"
+    try:
+        judge = PerplexityJudge(model, device=device)
+    except (OSError, ImportError) as error:  # a folder without weights, a wheel or the gguf package missing
+        return None, f"no judge LM: {model} did not load ({type(error).__name__}: {error})"
+    return judge, judge.name
+
+
 def judge_completions(
     prompts: Sequence[str], completions: Sequence[str], perplexity_judge: PerplexityJudge | None = None
 ) -> dict[str, float]:
-    """Every judged figure of :data:`JUDGED` for one completion per prompt; ``perplexity`` only with a
+    """Every judged figure of :data:`JUDGED` for these completions (``prompts[i]`` is ``completions[i]``'s
+    prompt; a prompt may repeat); ``perplexity`` only with a
     ``perplexity_judge``, ``vader_mean`` only where vaderSentiment is installed."""
     figures = {
         "broken_share": broken_share(completions),

@@ -41,12 +41,20 @@ Every cell has one primary ``score`` and its env's other columns (:data:`registr
 - Tic-Tac-Toe envs: the mean game reward against the random opponent (+1 win, 0 draw, -1 loss or
   illegal move), half the games as each side, deterministic policies; plus win, draw, loss and
   illegal-move rates. 1,000 games (TicTacToe-v0) or 200 (TicTacToeText-v0) per seed by default.
-- TextGeneration-v0: the default reward model's score (logit, per sequence) of one sampled
-  completion per held-out prompt (64 by default); plus the gold score (the lexicon evaluator, which
-  no model trains on), the KL to the embedded LM (nats per sequence) and the completion length.
+- TextGeneration-v0: the default reward model's score (logit, per sequence) of the cell's ``episodes``
+  completions (64 by default: one per held-out prompt; more cycle through the prompts in order), sampled at
+  temperature 1 with no token bans, as the policy trains, and measured by
+  :func:`~text_envs_agents.llm.evaluation.evaluate_text_policy`; plus the gold score (the lexicon
+  evaluator, which no model trains on), the independent judges of :mod:`text_envs.judges` (VADER's
+  compound score; the perplexity of the completions given their prompts under the spec's ``judge_lm``,
+  default SmolLM2-135M-Instruct, whose name the row's ``judge_lm`` records, or why there is none; the
+  share of completions with broken bytes or control characters; distinct-2; words per completion), the
+  KL to the cell's LM untrained (nats per sequence) and the completion length (tokens). The judge LM
+  is loaded once per process; VADER needs the ``vader`` extra (a warning says when it is missing).
 
 Evaluation uses seed ``10_000 + seed``: every agent of a seed meets the same prompts and the same random
-streams of the opponent.
+streams of the opponent. Results written before a column existed still load: the column is blank in
+``results.csv`` and ``-`` in the table.
 Learning curves: Tic-Tac-Toe agents are evaluated over 200 games at 21 points of their training;
 TextPPO's curve is the reward-model score of each training batch, against tokens generated.
 
@@ -60,8 +68,9 @@ per seed, a panel per env) and ``learning_curves.png``.
 ## Resuming
 A cell is identified by (agent, env, seed, episodes, budget): a rerun skips every cell already in
 ``results.json`` and runs only the missing ones; changing a budget or an episode count makes new
-cells. Cells are independent (each seeds its own training and evaluation), so a resumed benchmark
-gives the rows a single run would (up to torch's thread-dependent float rounding).
+cells (changing the judge LM does not: a finished cell keeps the judge it was measured by). Cells are
+independent (each seeds its own training and evaluation), so a resumed benchmark gives the rows a
+single run would (up to torch's thread-dependent float rounding).
 
 ## Your own agents and envs
 :func:`register_agent` and :func:`register_env` add to the same registry (:data:`AGENTS`, :data:`ENVS`)

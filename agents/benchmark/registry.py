@@ -10,9 +10,11 @@ theirs with :func:`~text_envs_agents.benchmark.custom.register_agent` and
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from text_envs.agent_protocol import Agent
 from text_envs.tictactoe.evaluation import GameResults, evaluate_tictactoe, evaluate_tictactoe_text
@@ -20,6 +22,13 @@ from text_envs_agents.minimax_agent import MinimaxAgent
 from text_envs_agents.random_agent import RandomAgent
 from text_envs_agents.text_tictactoe_agent import TextTicTacToeAgent
 from text_envs_agents.tictactoe_training import train_tictactoe_agent
+
+if TYPE_CHECKING:  # torch and the judges load with the first text cell
+    import torch
+    from torch import nn
+
+    from text_envs.judges import PerplexityJudge
+    from text_envs_agents.llm.rollout import RolloutBatch
 
 TICTACTOE = "text_envs/TicTacToe-v0"
 TEXT_GENERATION = "text_envs/TextGeneration-v0"
@@ -35,6 +44,8 @@ TEXT_BATCH_SIZE = 32
 """Episodes per TextPPO iteration."""
 MAX_NEW_TOKENS = 24
 """Completion length limit of the TextGeneration-v0 cells (tokens), as in text-envs-train."""
+TEXT_EVAL_ENVS = 64
+"""Held-out completions sampled together in a TextGeneration-v0 evaluation (the rest follow in rounds)."""
 KL_COEF = 0.1
 """β of TextPPO in the benchmark (reward units per nat), text-envs-train's default."""
 
@@ -49,6 +60,8 @@ class Column:
     key: str
     label: str
     decimals: int
+    judge_field: str = ""
+    """The row field naming what measured this metric (a judge LM), added to the heading; empty: none."""
 
 
 @dataclass(frozen=True)
@@ -82,14 +95,15 @@ class EnvInfo:
 
 @dataclass(frozen=True)
 class CellContext:
-    """What one cell's runner is given: the seed, the evaluation episodes, the training budget (None: untrained)
-    and, for an agent that :attr:`~AgentInfo.uses_model`, its LM (a registered name, Hub name or folder; None:
-    the embedded LM)."""
+    """What one cell's runner is given: the seed, the evaluation episodes, the training budget (None: untrained),
+    for an agent that :attr:`~AgentInfo.uses_model` its LM (a registered name, Hub name or folder; None: the
+    embedded LM), and the LM that judges the fluency of text cells (None: no perplexity)."""
 
     seed: int
     episodes: int
     budget: int | None
     model: str | None = None
+    judge_lm: str | None = None
 
     @property
     def eval_seed(self) -> int:
@@ -98,9 +112,10 @@ class CellContext:
 
 @dataclass
 class CellResult:
-    """One cell's outcome: ``metrics`` holds ``score`` and the env's columns; ``curve`` is ``(env steps, score)``."""
+    """One cell's outcome: ``metrics`` holds ``score`` and the env's columns (numbers, and the names of the judges
+    of :attr:`Column.judge_field`); ``curve`` is ``(env steps, score)``."""
 
-    metrics: dict[str, float]
+    metrics: dict[str, float | str]
     train_seconds: float = 0.0
     curve: list[tuple[int, float]] = field(default_factory=list)
 
@@ -219,7 +234,11 @@ def _default_lm_tictactoe_text(context: CellContext) -> CellResult:
 
 
 # ----------------------------------------------------------------------------------------- text generation
-def _text_env(num_envs: int, prompts: str, model: str | None):
+TEXT_JUDGED = ("vader_mean", "perplexity", "broken_share", "distinct_2", "words_mean")
+"""The figures of :func:`text_envs.judges.judge_completions` a TextGeneration-v0 cell records."""
+
+
+def _text_env(num_envs: int, prompts: str | list[str], model: str | None):
     """The TextGeneration envs of the cells: the default reward model, the tokenizer of the cell's ``model``."""
     from text_envs.generation.vector_env import TextGenerationVectorEnv
     from text_envs.rewards.trained import default_reward_model
@@ -229,38 +248,71 @@ def _text_env(num_envs: int, prompts: str, model: str | None):
     )
 
 
-def _text_metrics(metrics: dict[str, float]) -> dict[str, float]:
+def held_out_prompts(episodes: int) -> list[str]:
+    """``episodes`` held-out prompts: the default test prompts in order, cycled (each equally often when
+    ``episodes`` is a multiple of their number)."""
+    from text_envs.defaults import DEFAULT_PROMPTS_TEST
+    from text_envs.generation.prompts import load_prompts
+
+    prompts = load_prompts(DEFAULT_PROMPTS_TEST)
+    return [prompts[i % len(prompts)] for i in range(episodes)]
+
+
+@lru_cache(maxsize=1)
+def _perplexity_judge(judge_lm: str | None) -> tuple[PerplexityJudge | None, str]:
+    """The judge LM and its name, or ``(None, why not)``; loaded once for every text cell of a process."""
+    from text_envs.judges import load_perplexity_judge
+
+    if judge_lm is None:
+        return None, "no judge LM in the spec"
+    return load_perplexity_judge(judge_lm)
+
+
+def _evaluate_text(
+    model: nn.Module, reference_logprobs: Callable[[RolloutBatch], torch.Tensor], context: CellContext
+) -> dict[str, float | str]:
+    """:func:`~text_envs_agents.llm.evaluation.evaluate_text_policy` on ``context.episodes`` held-out completions
+    (:func:`held_out_prompts`): score, gold (the lexicon), KL, length, the judged figures and ``judge_lm``."""
+    from text_envs.judges import NO_VADER, vader_available
+    from text_envs.rewards.lexicon import lexicon_sentiment_reward
+    from text_envs_agents.llm.evaluation import evaluate_text_policy
+
+    prompts = held_out_prompts(context.episodes)
+    judge, judge_name = _perplexity_judge(context.judge_lm)
+    if not vader_available():
+        warnings.warn(NO_VADER, stacklevel=2)
+    evaluation = evaluate_text_policy(
+        model,
+        reference_logprobs,
+        _text_env(min(len(prompts), TEXT_EVAL_ENVS), prompts, context.model),
+        seed=context.eval_seed,
+        scorers={"gold": lexicon_sentiment_reward},
+        perplexity_judge=judge,
+    )
+    metrics = evaluation.metrics
     return {
         "score": metrics["score_mean"],
         "gold": metrics["gold_mean"],
         "kl": metrics["kl"],
         "completion_length": metrics["completion_length"],
+        **{key: metrics[key] for key in TEXT_JUDGED if key in metrics},
+        "judge_lm": judge_name,
     }
 
 
 def _default_lm_text_generation(context: CellContext) -> CellResult:
     """The cell's LM untrained: the reference every RLHF run starts from (its KL to itself is 0)."""
-    from text_envs.defaults import DEFAULT_PROMPTS_TEST
     from text_envs.lm import load_causal_lm
-    from text_envs.rewards.lexicon import lexicon_sentiment_reward
-    from text_envs_agents.llm.evaluation import evaluate_lm
     from text_envs_agents.llm.rollout import sequence_logprobs
 
     model = load_causal_lm(context.model)
-    metrics, _ = evaluate_lm(
-        model,
-        lambda batch: sequence_logprobs(model, batch),
-        _text_env(context.episodes, str(DEFAULT_PROMPTS_TEST), context.model),
-        context.eval_seed,
-        lexicon_sentiment_reward,
-    )
-    return CellResult(_text_metrics(metrics))
+    return CellResult(_evaluate_text(model, lambda batch: sequence_logprobs(model, batch), context))
 
 
 def _textppo_text_generation(context: CellContext) -> CellResult:
     """TextPPO against the default reward model; the curve is the reward-model score of each training batch."""
-    from text_envs.defaults import DEFAULT_PROMPTS_TEST, DEFAULT_PROMPTS_TRAIN
-    from text_envs.rewards.lexicon import lexicon_sentiment_reward
+    from text_envs.defaults import DEFAULT_PROMPTS_TRAIN
+    from text_envs_agents.llm.rollout import sequence_logprobs
     from text_envs_agents.text_ppo.trainer import TextPPO, TextPPOConfig
 
     assert context.budget is not None
@@ -280,13 +332,10 @@ def _textppo_text_generation(context: CellContext) -> CellResult:
     start = time.perf_counter()
     trainer.learn(iterations=context.budget, callback=record)
     train_seconds = time.perf_counter() - start
-    metrics, _ = trainer.evaluate(
-        _text_env(context.episodes, str(DEFAULT_PROMPTS_TEST), context.model),
-        context.eval_seed,
-        lexicon_sentiment_reward,
-    )
+    reference = trainer.reference  # a frozen copy of the untrained LM (None only with LoRA, never used here)
+    metrics = _evaluate_text(trainer.policy.model, lambda batch: sequence_logprobs(reference, batch), context)
     trainer.close()
-    return CellResult(_text_metrics(metrics), train_seconds, curve)
+    return CellResult(metrics, train_seconds, curve)
 
 
 _GAME_COLUMNS = (
@@ -314,7 +363,12 @@ ENVS: dict[str, EnvInfo] = {
         64,
         Column("score", "reward-model score", 2),
         (
-            Column("gold", "gold score", 3),
+            Column("gold", "gold score (lexicon)", 3),
+            Column("vader_mean", "gold score (VADER)", 3),
+            Column("perplexity", "perplexity", 1, judge_field="judge_lm"),
+            Column("broken_share", "broken text (share)", 3),
+            Column("distinct_2", "distinct-2", 3),
+            Column("words_mean", "words", 1),
             Column("kl", "KL (nats/seq)", 1),
             Column("completion_length", "length (tokens)", 1),
         ),

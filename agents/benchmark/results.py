@@ -15,15 +15,14 @@ import csv
 import io
 import json
 import math
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from text_envs.durable import fsync_path
-from text_envs_agents.benchmark.registry import AGENTS, ENVS
+from text_envs.durable import write_atomic
+from text_envs_agents.benchmark.registry import AGENTS, ENVS, Column
 from text_envs_agents.benchmark.spec import Cell
 
 KEY_FIELDS = ("agent", "env", "seed", "episodes", "budget", "model")
@@ -122,20 +121,9 @@ class ResultsStore:
         write_atomic(self.csv_path, rows_to_csv(rows))
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that a crash leaves the old or the new content: temp file, fsync, rename."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
-    if os.name == "posix":  # the rename itself is durable once the directory is synced
-        fsync_path(path.parent)
-
-
 def rows_to_csv(rows: Iterable[dict[str, Any]]) -> str:
-    """Rows as CSV: the key fields, ``score``, each env's columns, then timings; learning curves left out.
+    """Rows as CSV: the key fields, ``score``, each env's columns (a judged one followed by its judge), then
+    timings; learning curves left out. A row without a column (written before it existed) leaves it blank.
 
     Metrics of rows whose env is not registered in this process (a custom env of an earlier run) come
     after the registered envs' columns, so no saved value is dropped.
@@ -143,7 +131,8 @@ def rows_to_csv(rows: Iterable[dict[str, Any]]) -> str:
     rows = list(rows)
     metrics = ["score"]
     for info in ENVS.values():
-        metrics += [column.key for column in info.columns if column.key not in metrics]
+        for column in info.columns:
+            metrics += [key for key in (column.key, column.judge_field) if key and key not in metrics]
     known = {*KEY_FIELDS, *metrics, *TIMING_FIELDS, "curve"}
     metrics += list(dict.fromkeys(key for row in rows for key in row if key not in known))
     output = io.StringIO()
@@ -157,6 +146,16 @@ def _format(mean: float, half_width: float, decimals: int) -> str:
     return f"{mean:.{decimals}f}" if math.isnan(half_width) else f"{mean:.{decimals}f} ± {half_width:.{decimals}f}"
 
 
+def _heading(column: Column, rows: Sequence[dict[str, Any]]) -> str:
+    """A column's label, naming the judges that measured it in ``rows`` (or why none did)."""
+    if not column.judge_field:
+        return column.label
+    judges = sorted({str(row[column.judge_field]) for row in rows if column.key in row and column.judge_field in row})
+    if judges:
+        return f"{column.label}, judged by {', '.join(judges)}"
+    return f"{column.label} (none: see {column.judge_field} in the results)"
+
+
 def markdown_table(cells: Sequence[Cell], rows: Sequence[dict[str, Any]]) -> str:
     """One table per env: an agent per line, each metric as mean ± 95% CI over the seeds (cells and rows align)."""
     by_group: dict[tuple[str, str, str | None], list[dict[str, Any]]] = {}
@@ -168,20 +167,27 @@ def markdown_table(cells: Sequence[Cell], rows: Sequence[dict[str, Any]]) -> str
         if not groups:
             continue
         columns = (info.score, *info.columns)
-        episodes = sorted({row["episodes"] for _, _, group in groups for row in group})
+        env_rows = [row for _, _, group in groups for row in group]
+        episodes = sorted({row["episodes"] for row in env_rows})
         lines = [
             f"### {info.name}",
             "",
             f"Score: {info.score.label}, {' / '.join(map(str, episodes))} episodes per seed.",
             "",
-            "| agent | training budget | seeds | " + " | ".join(c.label for c in columns) + " | train s |",
+            "| agent | training budget | seeds | "
+            + " | ".join(_heading(c, env_rows) for c in columns)
+            + " | train s |",
             "|---|---:|---:|" + "---:|" * (len(columns) + 1),
         ]
         for agent, model, group in groups:
             budget = group[0]["budget"]
             values = []
             for column in columns:
-                mean, half_width = confidence_interval([row[column.key] for row in group])
+                measured = [row[column.key] for row in group if column.key in row]
+                if not measured:  # a row from before this column existed, or one no judge measured
+                    values.append("-")
+                    continue
+                mean, half_width = confidence_interval(measured)
                 text = _format(mean, half_width, column.decimals)
                 values.append(f"**{text}**" + (" (n=1)" if len(group) == 1 else "") if column is info.score else text)
             train = confidence_interval([row["train_seconds"] for row in group])[0]

@@ -13,9 +13,11 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from text_envs.durable import write_atomic
+from text_envs.judges import DEFAULT_JUDGE_LM
 from text_envs_agents.benchmark.plots import plot_final_scores, plot_learning_curves
 from text_envs_agents.benchmark.registry import AGENTS, ENVS, CellContext
-from text_envs_agents.benchmark.results import ResultsStore, cell_row, markdown_table, write_atomic
+from text_envs_agents.benchmark.results import ResultsStore, cell_row, markdown_table
 from text_envs_agents.benchmark.spec import BenchmarkSpec, Cell
 
 
@@ -40,16 +42,19 @@ def torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def run_cell(cell: Cell, threads: int) -> dict[str, Any]:
+def run_cell(cell: Cell, threads: int, judge_lm: str | None = DEFAULT_JUDGE_LM) -> dict[str, Any]:
     """Train (if the agent needs it) and evaluate one cell; its result row, learning curve included.
 
     torch runs on one thread for envs of small models (Tic-Tac-Toe MLPs are fastest so) and on
-    ``threads`` otherwise; its global RNG is seeded with the cell's seed.
+    ``threads`` otherwise; its global RNG is seeded with the cell's seed. ``judge_lm`` judges the
+    fluency of a TextGeneration-v0 cell (None: no perplexity).
     """
     start = time.perf_counter()
     with torch_threads(1 if ENVS[cell.env_id].small_models else threads):
         torch.manual_seed(cell.seed)
-        result = AGENTS[cell.agent].runners[cell.env_id](CellContext(cell.seed, cell.episodes, cell.budget, cell.model))
+        result = AGENTS[cell.agent].runners[cell.env_id](
+            CellContext(cell.seed, cell.episodes, cell.budget, cell.model, judge_lm)
+        )
     return {
         **cell_row(cell),
         **result.metrics,
@@ -84,7 +89,7 @@ def run_benchmark(
     with tqdm(todo, disable=not progress_bar, unit="cell", dynamic_ncols=True) as bar:
         for cell in bar:
             bar.set_description(cell.name)
-            row = run_cell(cell, spec.threads)
+            row = run_cell(cell, spec.threads, spec.judge_lm)
             store.add(row)
             log(f"{cell.name}: score {row['score']:.3f} ({row['seconds']:.0f} s)")
     rows = [store[cell] for cell in cells]

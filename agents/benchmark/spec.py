@@ -12,6 +12,9 @@ comments are for this description only)::
       "threads": 1,                                     # torch threads of the LLM cells
       "model": "smollm2-135m-instruct",                 # the LM agents' model (default-lm, textppo): a registered
                                                         # name, Hub name or folder; default: the embedded LM
+      "judge_lm": "",                                   # the LM whose perplexity judges TextGeneration-v0 cells'
+                                                        # fluency (default: smollm2-135m-instruct; "" or null: no
+                                                        # perplexity; never the policy's own model, as here)
       "custom_envs": {                                  # your envs, registered when the spec loads
         "MyEnv-v0": {"entry": "my_pkg.envs:make_env", "episodes": 100, "evaluation": "episode_return"},
         "CartPole-v1": {}                               # a registered Gymnasium id needs no entry
@@ -32,6 +35,8 @@ or a table of :func:`~text_envs_agents.benchmark.custom.register_agent`'s (``ent
 
 ``model`` is part of the LM agents' cells only (a cell of another model is a new cell; the Tic-Tac-Toe
 agents' cells do not depend on it), and the envs those cells run on take their tokenizer from it.
+``judge_lm`` is not part of any cell: it measures a cell without changing what the agent does, so a rerun
+with another judge keeps the finished cells, and each row records the judge that measured it.
 """
 
 from __future__ import annotations
@@ -42,10 +47,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from text_envs.judges import DEFAULT_JUDGE_LM
 from text_envs_agents.benchmark import custom
 from text_envs_agents.benchmark.registry import AGENTS, ENVS, TICTACTOE, env_id_for
 
-SPEC_KEYS = ("agents", "envs", "seeds", "episodes", "budgets", "threads", "model", "custom_envs", "custom_agents")
+SPEC_KEYS = (
+    "agents",
+    "envs",
+    "seeds",
+    "episodes",
+    "budgets",
+    "threads",
+    "model",
+    "judge_lm",
+    "custom_envs",
+    "custom_agents",
+)
 _CUSTOM_ENV_KEYS = ("entry", "evaluation", "episodes", "kwargs", "max_episode_steps", "score_label")
 _CUSTOM_AGENT_KEYS = ("entry", "envs", "budget", "budget_unit", "description")
 MAX_SEED = 2**32 - 1
@@ -87,7 +104,7 @@ class BenchmarkSpec:
     """Agents × envs × seeds, with per-env episodes and per-agent budgets (missing: the registry's defaults).
 
     ``agents=None`` (the default) means every registered agent that fits one of ``envs``; ``model=None``
-    the embedded LM for the LM agents.
+    the embedded LM for the LM agents; ``judge_lm=None`` no perplexity in the TextGeneration-v0 cells.
     """
 
     agents: tuple[str, ...] | None = None
@@ -97,6 +114,7 @@ class BenchmarkSpec:
     budgets: Mapping[str, int] = field(default_factory=dict)
     threads: int = 1
     model: str | None = None
+    judge_lm: str | None = DEFAULT_JUDGE_LM
 
     def episodes_for(self, env_id: str) -> int:
         return self.episodes.get(env_id, ENVS[env_id].default_episodes)
@@ -190,6 +208,7 @@ def spec_from_mapping(data: Any, where: str = "spec", base: BenchmarkSpec | None
         budgets=_budgets(data.get("budgets"), where, spec.budgets),
         threads=_positive_int(data.get("threads", spec.threads), "'threads'", where),
         model=_model(data.get("model", spec.model), where),
+        judge_lm=_judge_lm(data.get("judge_lm", spec.judge_lm), where),
     )
 
 
@@ -277,6 +296,15 @@ def _model(value: Any, where: str) -> str | None:
         raise SpecError(
             f"{where}: 'model' must be a registered model name, Hub name or folder (a non-empty string), got {value!r}"
         )
+    return value
+
+
+def _judge_lm(value: Any, where: str) -> str | None:
+    """The spec's ``judge_lm``: a registered name, Hub name or folder, or None (``""`` or null: no judge LM)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(f"{where}: 'judge_lm' must be a model name or folder, or \"\" for none, got {value!r}")
     return value
 
 

@@ -127,8 +127,12 @@ def sample_episodes(
     generator: torch.Generator,
     temperature: float = 1.0,
     value_head: nn.Module | None = None,
+    prompt_index: np.ndarray | None = None,
 ) -> RolloutBatch:
     """One episode in every env of ``env``, sampled from ``model`` with its KV cache.
+
+    ``prompt_index`` (one index into the env's prompt list per env) picks the prompts instead of the
+    env's seeded draw.
 
     Envs whose episode ended keep being stepped with a filler token until the whole batch is done
     (the env restarts them; those second episodes are ignored and cannot finish within the batch).
@@ -141,7 +145,8 @@ def sample_episodes(
     """
     device = next(model.parameters()).device
     n, max_new = env.num_envs, env.task.max_new_tokens
-    observations, info = env.reset(seed=seed)
+    options = None if prompt_index is None else {"prompt_index": prompt_index}
+    observations, info = env.reset(seed=seed, options=options)
     prompts = [str(p) for p in info["prompt"]]
     prompt_lengths = observations["attention_mask"].sum(1)
     # The env pads every context to its full window; only the columns of the longest prompt matter.

@@ -53,6 +53,9 @@ class TextGenerationVectorEnv(VectorEnv):
 
     Prompts are drawn with ``self.np_random`` (one ``integers`` draw per reset, for the resetting
     envs in ascending order), so ``num_envs=1`` reproduces the single env under the same seed.
+    ``reset(options={"prompt_index": indices})`` sets them instead: ``num_envs`` indices into the env's
+    prompt list (an evaluation that covers every prompt the same number of times), no draw taken; the
+    episodes that later autoreset draw theirs as usual.
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -97,7 +100,7 @@ class TextGenerationVectorEnv(VectorEnv):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         super().reset(seed=seed)
-        self._start_episodes(np.arange(self.num_envs))
+        self._start_episodes(np.arange(self.num_envs), self._chosen_prompts(options))
         self._has_reset = True
         prompts = np.array([self.task.prompts[i] for i in self._prompt_index], dtype=object)
         return self._observations(), {"prompt": prompts, "_prompt": np.ones(self.num_envs, dtype=bool)}
@@ -148,10 +151,27 @@ class TextGenerationVectorEnv(VectorEnv):
             return tuple(render_text_rgb(self._context_text(i)) for i in range(self.num_envs))
         return None
 
-    def _start_episodes(self, envs: np.ndarray) -> None:
+    def _chosen_prompts(self, options: dict[str, Any] | None) -> np.ndarray | None:
+        """The ``prompt_index`` reset option, checked: ``num_envs`` indices into the prompt list, or ``None``."""
+        if not options or "prompt_index" not in options:
+            return None
+        indices = np.asarray(options["prompt_index"])
+        count = len(self.task.prompts)
+        if indices.shape != (self.num_envs,) or not np.issubdtype(indices.dtype, np.integer):
+            raise ValueError(
+                f"options['prompt_index'] must hold {self.num_envs} integer prompt indices (one per env), "
+                f"got {options['prompt_index']!r}"
+            )
+        if indices.min() < 0 or indices.max() >= count:
+            raise ValueError(f"options['prompt_index'] must index the {count} prompts (0..{count - 1}), got {indices}")
+        return indices.astype(np.int64)
+
+    def _start_episodes(self, envs: np.ndarray, prompt_index: np.ndarray | None = None) -> None:
         if envs.size == 0:
             return
-        self._prompt_index[envs] = self.np_random.integers(len(self.task.prompts), size=envs.size)
+        if prompt_index is None:
+            prompt_index = self.np_random.integers(len(self.task.prompts), size=envs.size)
+        self._prompt_index[envs] = prompt_index
         for env_index in envs:
             prompt_ids = self.task.prompt_ids[self._prompt_index[env_index]]
             self._sequence_tokens[env_index] = self.task.initial_sequence(prompt_ids, self._sequences[env_index])
