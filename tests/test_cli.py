@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import re
 import subprocess
 import sys
@@ -29,6 +30,8 @@ TOOLS = {
     "text-envs-train-rllib": "train_rllib",
     "text-envs-shaping-sweep": "shaping_sweep",
     "text-envs-demo": "demo",
+    "text-envs-rlhf-loop": "rlhf_loop",
+    "text-envs-personalise": "personalise",
 }
 WRAPPERS = {
     "train_text.py": "train",
@@ -39,6 +42,8 @@ WRAPPERS = {
     "train_rllib.py": "train_rllib",
     "shaping_sweep.py": "shaping_sweep",
     "demo.py": "demo",
+    "rlhf_loop.py": "rlhf_loop",
+    "personalise.py": "personalise",
 }
 DEVELOPER_SCRIPTS = [
     "bench_ppo.py",
@@ -49,6 +54,7 @@ DEVELOPER_SCRIPTS = [
     "build_default_lm.py",
     "check_gpu.py",
     "profile_text_ppo.py",
+    "sample_for_labelling.py",
 ]
 
 
@@ -97,7 +103,7 @@ def test_demo_help_is_quick_and_starts_nothing(tmp_path):
     )
     seconds = time.perf_counter() - start
     assert result.returncode == 0, result.stderr
-    assert "--progress-bar" in result.stdout and "===" not in result.stdout
+    assert "--jobs" in result.stdout and "===" not in result.stdout
     assert seconds < 10, seconds
     assert not any(tmp_path.iterdir())  # no runs/ folder, no logs
 
@@ -179,17 +185,18 @@ def test_train_flags_reach_the_configs():
     from text_envs_agents.text_ppo import TextPPOConfig
 
     args = train.parse_args([])
-    assert args.ppo == TextPPOConfig()  # the real defaults, no sentinels
-    assert train.text_ppo_config(args) == dataclasses.replace(TextPPOConfig(), kl_coef=0.1)
+    assert args.ppo == train.FLUENT_RLHF == TextPPOConfig(learning_rate=3e-5, entropy_coef=0.005)  # no sentinels
+    assert train.text_ppo_config(args) == dataclasses.replace(train.FLUENT_RLHF, kl_coef=0.2)
+    assert args.max_new_tokens == 32
     assert args.sb3_ppo == SB3PPOSettings() and args.sb3_a2c == SB3A2CSettings()
     recipe = (args.sb3_ppo.n_steps, args.sb3_ppo.batch_size, args.sb3_ppo.n_epochs, args.sb3_a2c.n_steps)
     assert recipe == (64, 128, 4, 16)
-    argv = "--beta 0.2 --seed 3 --ppo.ppo-epochs 2 --ppo.value-coef 0.3 --ppo.adaptive-kl --lora-r 8"
+    argv = "--beta 0.3 --seed 3 --ppo.ppo-epochs 2 --ppo.value-coef 0.3 --ppo.adaptive-kl --lora-r 8"
     argv += " --lora-target-modules c_attn c_proj --sb3-ppo.learning-rate 1e-5"
     args = train.parse_args(argv.split())
     config = train.text_ppo_config(args)
     chosen = (config.kl_coef, config.seed, config.ppo_epochs, config.value_coef, config.adaptive_kl)
-    assert chosen == (0.2, 3, 2, 0.3, True)
+    assert chosen == (0.3, 3, 2, 0.3, True)
     assert config.lora == {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": ["c_attn", "c_proj"]}
     assert args.sb3_ppo.learning_rate == 1e-5
     assert train.lora_kwargs(train.parse_args(["--lora-r", "0"])) is None
@@ -224,13 +231,51 @@ def test_reward_model_trainer_does_not_overwrite_the_shipped_default(capsys, mon
     assert "text_envs/defaults/reward_model" in help_text("train_reward_model", capsys, monkeypatch)
 
 
-def test_demo_runs_both_tools_in_order(monkeypatch, capsys):
-    calls = []
-    monkeypatch.setattr(train, "main", lambda argv: calls.append(("train", argv)))
-    monkeypatch.setattr(train_tictactoe, "main", lambda argv: calls.append(("train_tictactoe", argv)))
-    demo.main([])
-    assert calls == [("train", ["--no-progress-bar"]), ("train_tictactoe", ["--no-progress-bar"])]
-    assert "text-envs-train-tictactoe" in capsys.readouterr().out
+def test_demo_runs_each_seed_then_tictactoe_and_checks_the_targets(monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    before = {"score_mean": 0.0, "score_std": 2.0, "vader_mean": 0.1, "perplexity": 50.0}
+    before |= {"broken_share": 0.0, "distinct_2": 0.5}
+    ran = []
+
+    def fake_run_jobs(jobs, at_once):
+        ran.append(([(job.module, job.argv) for job in jobs], at_once))
+        for job in jobs[:-1]:  # the text runs: what text-envs-train writes
+            seed = int(job.argv[job.argv.index("--seed") + 1])
+            after = {**before, "score_mean": 2.0 + seed, "vader_mean": 0.5, "perplexity": 60.0 + 20 * seed}
+            after |= {"broken_share": 0.0, "distinct_2": 0.4}
+            job.output_dir.mkdir(parents=True)
+            (job.output_dir / "metrics.json").write_text(json.dumps({"before": before, "after": after}))
+
+    monkeypatch.setattr(demo, "run_jobs", fake_run_jobs)
+    demo.main(["--seeds", "0", "1"])
+    [(jobs, at_once)] = ran
+    assert at_once == 2 and [module for module, _ in jobs] == [
+        "text_envs_agents.cli.train",
+        "text_envs_agents.cli.train",
+        "text_envs_agents.cli.train_tictactoe",
+    ]
+    flags = ["--no-progress-bar", "--seed", "0", "--output-dir", "runs/text/seed_0", "--also-score", "default-round1"]
+    assert jobs[0][1] == flags and jobs[1][1][:3] == ["--no-progress-bar", "--seed", "1"]
+    for module, _ in jobs:  # every job's module is a console tool with a main
+        assert callable(importlib.import_module(module).main)
+    out = capsys.readouterr().out
+    rows = {line.split(" | ")[0].strip("| "): line for line in out.splitlines() if line.startswith("| ")}
+    # rises of 1.0 and 1.5 std (mean 1.25 < 1.5); perplexity 1.2x and 1.6x (mean 1.4 > 1.3); VADER +0.4
+    assert rows["reward-model score rise (std of the reference's)"].endswith("| 1.000 | 1.500 | 1.250 | 1.5 | NO |")
+    assert rows["VADER compound rise"].endswith("| 0.400 | 0.400 | 0.400 | 0.3 | yes |")
+    assert rows["judge-LM perplexity / reference's"].endswith("| 1.200 | 1.600 | 1.400 | 1.3 | NO |")
+    assert rows["distinct-2 / reference's"].endswith("| 0.800 | 0.800 | 0.800 | 0.9 | NO |")
+
+
+def test_demo_jobs_run_as_processes_and_a_failure_stops_the_demo(tmp_path, capsys):
+    ok = demo.Job("a tool that works", "text_envs_agents.cli.train", ["--help"], tmp_path / "ok")
+    broken = demo.Job("a tool that fails", "text_envs_agents.cli.train", ["--no-such-flag"], tmp_path / "broken")
+    demo.run_jobs([ok], at_once=2)
+    assert (
+        "usage" in (tmp_path / "ok" / "log.txt").read_text() and "=== a tool that works ===" in capsys.readouterr().out
+    )
+    with pytest.raises(SystemExit, match="a tool that fails failed .*log: .*broken/log.txt"):
+        demo.run_jobs([broken, ok], at_once=1)
 
 
 def test_train_sb3_rlhf_trains_the_lm_with_exact_kl(tmp_path):
@@ -268,11 +313,29 @@ def test_the_shaping_sweep_sweeps_any_stack_and_refuses_a_bad_spec():
 
 
 def test_train_exports_a_folder_hugging_face_loads(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from transformers import AutoModelForCausalLM
 
     train.main(
         ["--iterations", "1", "--batch-size", "4", "--max-new-tokens", "4", "--reward-model", "lexicon"]
         + ["--no-progress-bar", "--output-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path / "export")]
+        + ["--eval-samples-per-prompt", "2", "--judge-lm", "", "--also-score", "lexicon"]
     )
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "export").config.model_type == "gpt2"
     assert (tmp_path / "run" / "checkpoint" / "trainer_state.json").is_file()
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for figures in (metrics["before"], metrics["after"]):
+        assert figures["completions"] == 128  # 2 per held-out prompt
+        assert figures["score[lexicon]_mean"] == pytest.approx(figures["gold_mean"])  # the same scorer twice
+        assert figures["score[lexicon]_mean"] == pytest.approx(figures["score_mean"], abs=1e-6)  # and the reward
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard" / "evaluation")).Reload()
+    kl = events.Scalars("evaluation/kl")
+    assert [(e.step, e.value) for e in kl] == [
+        (0, metrics["before"]["kl"]),
+        (metrics["history"][-1]["num_timesteps"], pytest.approx(metrics["after"]["kl"])),
+    ]
+
+
+def test_train_refuses_no_evaluation_samples():
+    with pytest.raises(SystemExit, match="--eval-samples-per-prompt must be at least 1"):
+        train.main(["--eval-samples-per-prompt", "0"])

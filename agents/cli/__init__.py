@@ -10,6 +10,8 @@
 | ``text-envs-train-rllib`` | :mod:`text_envs_agents.cli.train_rllib` | ``train_rllib.py`` |
 | ``text-envs-shaping-sweep`` | :mod:`text_envs_agents.cli.shaping_sweep` | ``shaping_sweep.py`` |
 | ``text-envs-demo`` | :mod:`text_envs_agents.cli.demo` | ``demo.py`` |
+| ``text-envs-rlhf-loop`` | :mod:`text_envs_agents.cli.rlhf_loop` | ``rlhf_loop.py`` |
+| ``text-envs-personalise`` | :mod:`text_envs_agents.cli.personalise` | ``personalise.py`` |
 
 Every ``main(argv=None)`` parses its flags with tyro from an ``Args`` dataclass (the field docstrings
 are the help text) before it imports anything heavy, so ``--help`` answers at once and starts no work.

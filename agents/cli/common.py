@@ -59,7 +59,8 @@ def load_reward_model_by_name(
 ) -> Any:
     """The reward model the tools' ``--reward-model`` names, on ``device`` (``"auto"``: CUDA when present).
 
-    ``default``: the embedded trained reward model; ``lexicon``: the gold lexicon score (plain Python,
+    ``default``: the embedded trained reward model (both feedback rounds); ``default-round1``: the embedded
+    round-1 model it replaced; ``lexicon``: the gold lexicon score (plain Python,
     no device); a directory holding ``reward_model.json`` (written by ``text-envs-train-reward-model``),
     whose backbone loads only if this installation holds it unless ``allow_external_backbone`` (the
     tools' ``--allow-external-backbone``; see :func:`text_envs.rewards.trained.backbone_source`);
@@ -70,6 +71,11 @@ def load_reward_model_by_name(
         from text_envs.rewards.trained import default_reward_model
 
         return default_reward_model(device)
+    if name == "default-round1":
+        from text_envs.defaults import ROUND1_REWARD_MODEL_DIR
+        from text_envs.rewards.trained import load_reward_model
+
+        return load_reward_model(ROUND1_REWARD_MODEL_DIR, device=device)
     if name == "lexicon":
         from text_envs.rewards.lexicon import lexicon_sentiment_reward
 

@@ -118,8 +118,11 @@ def label_items(
     mode: str,
     input_fn: Callable[[str], str] = input,
     output_fn: Callable[[str], None] = print,
+    fields: dict[str, Any] | None = None,
 ) -> SessionSummary:
     """Ask ``annotator`` about each item they have not judged or skipped in ``output`` yet; append every answer.
+
+    ``fields`` go on every record written (e.g. ``{"round": 2}``: extra keys the schema ignores).
 
     Reports the unreadable lines of ``output`` first (and goes on: they are skipped, never rewritten).
     Each item shows as a ``[k/n]`` progress line (``n`` distinct items, ``k`` counting those judged
@@ -133,6 +136,7 @@ def label_items(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if not annotator:
         raise ValueError("annotator must be a non-empty id: every record says who judged it")
+    extra = dict(fields or {})
     log = read_feedback(output)
     for problem in log.problems:
         output_fn(f"warning: {problem}")
@@ -163,15 +167,15 @@ def label_items(
                 output_fn("nothing to undo in this session")
                 continue
             undone = answered.pop()
-            append_record(output, make_record("undo", undone.item_id, annotator))
+            append_record(output, make_record("undo", undone.item_id, annotator, **extra))
             summary.undone += 1
             output_fn("undone: asking again")
         elif key == "s":
-            append_record(output, make_record("skip", item.item_id, annotator))
+            append_record(output, make_record("skip", item.item_id, annotator, **extra))
             answered.append(item)
             summary.skipped += 1
         elif key in JUDGEMENT_KEYS[mode]:
-            append_record(output, _judgement_record(item, mode, key, annotator))
+            append_record(output, {**_judgement_record(item, mode, key, annotator), **extra})
             answered.append(item)
             summary.judged += 1
         else:
