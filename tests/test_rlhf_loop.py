@@ -10,7 +10,7 @@ import pytest
 from text_envs.defaults import DEFAULT_PROMPTS_TEST, DEFAULT_PROMPTS_TRAIN
 from text_envs.feedback.annotators import LongReviewAnnotator, ShortReviewAnnotator, TerminalAnnotator
 from text_envs.feedback.labelling import DONE_QUESTION, make_item
-from text_envs.feedback.records import append_record, make_record, read_feedback
+from text_envs.feedback.records import append_record, make_record, read_feedback, read_judgements
 from text_envs.generation.prompts import load_prompts
 from text_envs.rewards.training import RewardTrainingConfig
 from text_envs_agents.cli import personalise, rlhf_loop
@@ -22,7 +22,6 @@ from text_envs_agents.rlhf_loop import (
     feedback_files,
     round_dir,
     run_rlhf_loop,
-    training_records,
 )
 from text_envs_agents.text_ppo import TextPPOConfig
 
@@ -168,10 +167,10 @@ def test_per_annotator_training_picks_only_that_annotators_records(tiny, tmp_pat
     result = run(config, ShortReviewAnnotator(), output)
 
     own_round = read_feedback(round_dir(output, 1) / "feedback.jsonl").comparisons()
-    labels, comparisons = training_records(feedback_files(config, output, 1, test=False), "simulated-short-reviews")
+    labels, comparisons = read_judgements(feedback_files(config, output, 1, test=False), "simulated-short-reviews")
     assert labels == [] and {r["annotator"] for r in comparisons} == {"simulated-short-reviews"}
     assert len(comparisons) == 1 + len(own_round)  # its one base record and its own round's, never alice's
-    _, everyone = training_records(feedback_files(config, output, 1, test=False), None)
+    _, everyone = read_judgements(feedback_files(config, output, 1, test=False), None)
     assert len(everyone) == 3 + len(own_round)
     trained = result.rounds[0]["reward_model"]
     assert trained["train_comparisons"] + trained["validation_comparisons"] == len(comparisons)

@@ -66,17 +66,13 @@ class Args:
 
 
 def read_records(paths: Sequence[str], kind: str, annotator: str | None) -> list[dict]:
-    from text_envs.feedback.records import read_feedback
+    from text_envs.feedback.records import read_judgements
 
-    records = []
-    for path in paths:
-        if not Path(path).is_file():
-            raise SystemExit(f"feedback file {path} does not exist")
-        log = read_feedback(path)
-        for problem in log.problems:
-            print(f"warning: {problem}")
-        records += log.labels(annotator) if kind == "label" else log.comparisons(annotator)
-    return records
+    try:
+        labels, comparisons = read_judgements(paths, annotator)
+    except FileNotFoundError as missing:
+        raise SystemExit(str(missing)) from None
+    return labels if kind == "label" else comparisons
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -51,6 +51,5 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "feedback_files": "text_envs_agents.rlhf_loop.loop",
         "round_dir": "text_envs_agents.rlhf_loop.loop",
         "run_rlhf_loop": "text_envs_agents.rlhf_loop.loop",
-        "training_records": "text_envs_agents.rlhf_loop.loop",
     },
 )

@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -21,13 +21,13 @@ import torch
 from text_envs.durable import fsync_path, write_atomic
 from text_envs.feedback.annotators import Annotator
 from text_envs.feedback.labelling import COMPLETION_KEYS, items_from_samples, read_completions
-from text_envs.feedback.records import read_feedback
+from text_envs.feedback.records import read_feedback, read_judgements
 from text_envs.generation.prompts import load_prompts
 from text_envs.generation.vector_env import TextGenerationVectorEnv
 from text_envs.judges import PerplexityJudge, load_perplexity_judge
 from text_envs.lm import load_causal_lm, resolve_device, unwrap_peft
 from text_envs.rewards.trained import CONFIG_FILE, TrainedRewardModel, load_reward_model, saved_backbone
-from text_envs.rewards.training import Record, train_reward_model
+from text_envs.rewards.training import train_reward_model
 from text_envs_agents.llm.evaluation import TextPolicyEvaluation, evaluate_text_policy
 from text_envs_agents.llm.rollout import RolloutBatch, sequence_logprobs
 from text_envs_agents.llm.sampling import sample_completions
@@ -67,26 +67,6 @@ def feedback_files(config: RLHFLoopConfig, output_dir: str | Path, round_number:
     base = config.base_test_feedback if test else config.base_feedback
     name = TEST_FEEDBACK if test else FEEDBACK
     return [Path(path) for path in base] + [round_dir(output_dir, k) / name for k in range(1, round_number + 1)]
-
-
-def training_records(
-    paths: Sequence[str | Path], annotator: str | None = None, log: Callable[[str], None] = print
-) -> tuple[list[Record], list[Record]]:
-    """The label and comparison records of ``paths`` (after undos), only ``annotator``'s unless ``None``.
-
-    A missing file is an error naming it; unreadable lines are reported through ``log`` and skipped.
-    """
-    labels: list[Record] = []
-    comparisons: list[Record] = []
-    for path in paths:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"feedback file {path} does not exist")
-        feedback = read_feedback(path)
-        for problem in feedback.problems:
-            log(f"warning: {problem}")
-        labels += feedback.labels(annotator)
-        comparisons += feedback.comparisons(annotator)
-    return labels, comparisons
 
 
 def run_rlhf_loop(
@@ -267,7 +247,7 @@ class RLHFLoop:
                 return False
         annotator = self.annotator.annotator_id if self.config.only_annotator_records else None
         train_files = feedback_files(self.config, self.output_dir, round_number, test=False)
-        if not any(training_records(train_files, annotator, self.log)):
+        if not any(read_judgements(train_files, annotator, self.log)):
             raise ValueError(
                 f"round {round_number}: every item was skipped and no earlier round or base feedback file holds a "
                 "judgement, so no reward model can be trained: start the loop again in a new --output-dir with "
@@ -278,8 +258,8 @@ class RLHFLoop:
     def _train_reward_model(self, round_number: int) -> None:
         annotator = self.annotator.annotator_id if self.config.only_annotator_records else None
         train_files = feedback_files(self.config, self.output_dir, round_number, test=False)
-        labels, comparisons = training_records(train_files, annotator, self.log)
-        test_labels, test_comparisons = training_records(
+        labels, comparisons = read_judgements(train_files, annotator, self.log)
+        test_labels, test_comparisons = read_judgements(
             feedback_files(self.config, self.output_dir, round_number, test=True), annotator, self.log
         )
         if not labels and not comparisons:

@@ -13,6 +13,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "FeedbackLog": "text_envs.feedback.records",
         "append_record": "text_envs.feedback.records",
         "read_feedback": "text_envs.feedback.records",
+        "read_judgements": "text_envs.feedback.records",
         "label_items": "text_envs.feedback.labelling",
         "read_completions": "text_envs.feedback.labelling",
         "Annotator": "text_envs.feedback.annotators",

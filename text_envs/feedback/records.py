@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -157,3 +158,22 @@ def _retract(records: list[dict[str, Any]], undo: dict[str, Any]) -> None:
         if records[index]["item_id"] == undo["item_id"] and records[index]["annotator"] == undo["annotator"]:
             del records[index]
             return
+
+
+def read_judgements(
+    paths: Sequence[str | Path], annotator: str | None = None, log: Callable[[str], None] = print
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The label and the comparison records of the feedback files ``paths`` (after undos), only ``annotator``'s
+    unless ``None``. A missing file is a ``FileNotFoundError`` naming it; unreadable lines go to ``log``, skipped.
+    """
+    labels: list[dict[str, Any]] = []
+    comparisons: list[dict[str, Any]] = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"feedback file {path} does not exist")
+        feedback = read_feedback(path)
+        for problem in feedback.problems:
+            log(f"warning: {problem}")
+        labels += feedback.labels(annotator)
+        comparisons += feedback.comparisons(annotator)
+    return labels, comparisons
