@@ -45,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     import torch
 
     from text_envs import TextGenerationVectorEnv
+    from text_envs.durable import append_line
     from text_envs.generation.prompts import load_prompts
     from text_envs.lm import load_causal_lm
     from text_envs_agents.llm.evaluation import evaluate_text_policy
@@ -69,9 +70,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         model = load_causal_lm()
     evaluation = evaluate_text_policy(model, lambda batch: sequence_logprobs(model, batch), env, seed=args.seed)
-    with open(args.items_file, "a") as items:
-        for prompt, completion in zip(evaluation.prompts, evaluation.completions, strict=True):
-            items.write(json.dumps({"prompt": prompt, "completion": completion, "source": args.source}) + "\n")
+    for prompt, completion in zip(evaluation.prompts, evaluation.completions, strict=True):
+        append_line(args.items_file, json.dumps({"prompt": prompt, "completion": completion, "source": args.source}))
     source = args.checkpoint or "the embedded LM"
     print(f"{len(evaluation.completions)} items from {source} appended to {args.items_file}")
 

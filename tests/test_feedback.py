@@ -174,7 +174,7 @@ def test_item_ids_are_stable_and_tell_questions_apart():
 TORN_WRITE_CHILD = """
 import os, signal, sys
 
-from text_envs.feedback import records
+from text_envs import durable
 from text_envs.feedback.labelling import label_items, make_item
 
 path, tear_at = sys.argv[1], int(sys.argv[2])
@@ -183,7 +183,7 @@ real_open, line_writes = open, []
 
 class TornFile:
     # The real file, except that the write of record line number tear_at (0-based) stops halfway: the bytes
-    # reach the disk, then the process is killed inside append_record, before the rest of the line.
+    # reach the disk, then the process is killed inside append_line, before the rest of the line.
     def __init__(self, file):
         self._file = file
 
@@ -207,7 +207,7 @@ class TornFile:
         return self._file.write(data)
 
 
-records.open = lambda *args, **kwargs: TornFile(real_open(*args, **kwargs))
+durable.open = lambda *args, **kwargs: TornFile(real_open(*args, **kwargs))
 items = [make_item("label", "the food was", [f" dish {i}"]) for i in range(5)]
 label_items(items, path, "alice", "label", input_fn=lambda question: "1", output_fn=lambda text: None)
 """
@@ -216,7 +216,7 @@ label_items(items, path, "alice", "label", input_fn=lambda question: "1", output
 @pytest.mark.parametrize("tear_at", [0, 2, 4])
 def test_a_record_torn_by_sigkill_inside_its_write_costs_only_that_record(tmp_path, tear_at):
     """A child labeller killed by SIGKILL halfway through writing a record line (deterministic fault injection in
-    append_record's own write); reading keeps every complete record, and a resumed session asks only the rest."""
+    append_line's own write); reading keeps every complete record, and a resumed session asks only the rest."""
     import signal
     import subprocess
     import sys

@@ -1,6 +1,7 @@
-"""Writes that must survive a crash: feedback records (append-only), benchmark results and the RLHF loop's
-state (:func:`write_atomic`: replaced through a temporary file) and TextPPO checkpoints (replaced as a
-folder) all sync files and the directories whose entries they create or rename (:func:`fsync_path`)."""
+"""Writes that must survive a crash: feedback records and the shaping sweep's rows (:func:`append_line`:
+append-only), benchmark results and the RLHF loop's state (:func:`write_atomic`: replaced through a
+temporary file) and TextPPO checkpoints (replaced as a folder) all sync files and the directories whose
+entries they create or rename (:func:`fsync_path`)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,27 @@ def write_atomic(path: str | Path, text: str) -> None:
     os.replace(temporary, path)
     if os.name == "posix":  # the rename itself is durable once the directory is synced
         fsync_path(path.parent)
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append ``line`` (no newline in it) and a newline to ``path``, flushed and fsynced before returning.
+
+    A last line torn by an earlier crash (no final newline) is ended first, so the new line is never glued
+    onto it; a new file's directory entry is synced too.
+    """
+    path = Path(path)
+    created = not path.exists()
+    with open(path, "ab") as f:
+        if f.tell() > 0 and _last_byte(path) != b"\n":
+            f.write(b"\n")
+        f.write(line.encode("utf-8") + b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+    if created and os.name == "posix":
+        fsync_path(path.parent)
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1)

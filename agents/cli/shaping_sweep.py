@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from text_envs.defaults import DEFAULT_LM_DIR, DEFAULT_PROMPTS_TEST, DEFAULT_PROMPTS_TRAIN
+from text_envs.durable import append_line
 from text_envs.judges import DEFAULT_JUDGE_LM, JUDGED, judge_label
 from text_envs_agents.cli.common import parse
 
@@ -299,8 +300,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
     for index, cell in enumerate(todo, start=1):
         row = run_cell(cell, args, held_out)
-        with open(results_path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_line(results_path, json.dumps(row))  # durable before the next cell starts
         done.append(row)
         name = (
             "reference"

@@ -27,14 +27,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from text_envs.durable import fsync_path
+from text_envs.durable import append_line
 
 RECORD_TYPES = ("label", "comparison", "score", "skip", "undo")
 _REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -89,23 +88,7 @@ def check_record(record: Any) -> None:
 def append_record(path: str | Path, record: dict[str, Any]) -> None:
     """Append one record durably: written as one line, flushed and fsynced before returning."""
     check_record(record)
-    line = json.dumps(record, ensure_ascii=False) + "\n"
-    path = Path(path)
-    created = not path.exists()
-    with open(path, "ab") as f:
-        if f.tell() > 0 and _last_byte(path) != b"\n":
-            f.write(b"\n")  # an earlier crash tore the last line: never glue a record onto it
-        f.write(line.encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
-    if created and os.name == "posix":
-        fsync_path(path.parent)  # a new file's directory entry is not durable until its directory is synced
-
-
-def _last_byte(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        f.seek(-1, os.SEEK_END)
-        return f.read(1)
+    append_line(path, json.dumps(record, ensure_ascii=False))
 
 
 @dataclass
