@@ -114,7 +114,7 @@ class Args:
     """dropout on the LoRA inputs (the trainers keep modules in eval mode, so it has no effect there)"""
     lora_target_modules: tuple[str, ...] = ()
     """module names to adapt, e.g. c_attn c_proj (empty: peft's default for the model type, c_attn for GPT-2)"""
-    ppo: TextPPOConfig = field(default_factory=lambda: FLUENT_RLHF)
+    ppo: TextPPOConfig = field(default_factory=lambda: dataclasses.replace(FLUENT_RLHF))
     """TextPPO hyper-parameters (--algo textppo); the defaults are the fluent-RLHF recipe (README, Results)"""
     sb3_ppo: SB3PPOSettings = field(default_factory=SB3PPOSettings)
     """stable-baselines3 PPO keyword arguments (--algo sb3-ppo)"""

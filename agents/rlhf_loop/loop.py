@@ -419,7 +419,10 @@ def _save_whole(model: TrainedRewardModel, directory: Path) -> None:
         if folder.exists():
             shutil.rmtree(folder)
     model.save(staging)
-    for path in (*staging.rglob("*"), staging):
-        fsync_path(path)
+    for path in staging.rglob("*"):
+        if path.is_file():
+            fsync_path(path)
     os.replace(staging, directory)
-    fsync_path(directory.parent)
+    if os.name == "posix":  # directories sync only there; the rename itself is durable once the parent is synced
+        for folder in (*(p for p in directory.rglob("*") if p.is_dir()), directory, directory.parent):
+            fsync_path(folder)
