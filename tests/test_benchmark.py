@@ -159,7 +159,7 @@ def test_bad_specs_name_the_problem(data, message):
 def test_an_agent_named_for_envs_it_does_not_fit_is_an_error_unnamed_ones_are_left_out():
     every_agent = spec_from_mapping({"envs": ["TicTacToeText-v0"], "seeds": [0]})
     cells, skipped = every_agent.cells()
-    assert [cell.agent for cell in cells] == ["random", "minimax", "default-lm"] and skipped == []
+    assert [cell.agent for cell in cells] == ["random", "minimax", "default-lm", "lm-warm-start-ppo"] and skipped == []
     spec = spec_from_mapping({"agents": ["random", "textppo"], "envs": ["TicTacToe-v0"]})
     with pytest.raises(
         SpecError, match="agent 'textppo' fits none of the envs TicTacToe-v0; it fits TextGeneration-v0"
@@ -235,6 +235,60 @@ def test_text_generation_cells_report_the_judged_figures_and_older_rows_still_lo
         key: rows["default-lm"][key] for key in ("score", "vader_mean", "distinct_2")
     }  # the same completions: the judge LM changes no sample
     assert "| perplexity (none: see judge_lm in the results) |" in (tmp_path / "unjudged" / "table.md").read_text()
+
+
+RL_LIBRARY_AGENTS = ("sb3-ppo", "sb3-a2c", "rllib-ppo")
+
+
+def test_the_rl_library_agents_fit_text_generation_and_the_quick_spec_gives_them_small_budgets():
+    from text_envs_agents.benchmark import QUICK_SPEC
+    from text_envs_agents.cli.benchmark import Args, spec_from_args
+
+    quick = spec_from_args(Args(quick=True))
+    for name in RL_LIBRARY_AGENTS:
+        info = registry.AGENTS[name]
+        assert list(info.runners) == [registry.TEXT_GENERATION] and info.trained and info.uses_model
+        assert info.budget_unit == "tokens generated"
+        assert quick.budget_for(name) == QUICK_SPEC.budgets[name] < info.default_budget
+    default_cells = {(cell.agent, cell.env_id) for cell in BenchmarkSpec().cells()[0]}
+    assert {(name, registry.TEXT_GENERATION) for name in RL_LIBRARY_AGENTS} <= default_cells
+
+
+def test_an_agent_whose_extra_is_missing_is_left_out_of_the_default_spec_and_refused_by_name(monkeypatch):
+    import dataclasses
+
+    without_ray = dataclasses.replace(registry.AGENTS["rllib-ppo"], extra=("rllib", "no_such_module_here"))
+    monkeypatch.setitem(registry.AGENTS, "rllib-ppo", without_ray)
+    cells, skipped = spec_from_mapping({"envs": ["TextGeneration-v0"], "seeds": [0]}).cells()
+    assert "rllib-ppo" not in {cell.agent for cell in cells} and "sb3-ppo" in {cell.agent for cell in cells}
+    assert 'leaving out rllib-ppo: it needs the rllib extra (pip install "text_envs[rllib]")' in skipped
+    with pytest.raises(SpecError, match=r"agent 'rllib-ppo' needs the rllib extra \(pip install"):
+        spec_from_mapping({"agents": ["rllib-ppo"], "envs": ["TextGeneration-v0"]}).cells()
+
+
+def test_quick_cells_of_the_rl_library_agents_train_and_report_what_the_textppo_cell_does(tmp_path, one_torch_thread):
+    """One seed of the quick spec's TextGeneration-v0 cells of the SB3 and RLlib agents, beside TextPPO's."""
+    pytest.importorskip("ray")
+    from text_envs.defaults import DEFAULT_LM_DIR
+    from text_envs_agents.benchmark import QUICK_SPEC
+
+    agents = [*RL_LIBRARY_AGENTS, "textppo"]
+    only = {"agents": agents, "envs": ["TextGeneration-v0"], "seeds": [0], "judge_lm": str(DEFAULT_LM_DIR)}
+    run = run_benchmark(spec_from_mapping(only, base=QUICK_SPEC), tmp_path, progress_bar=False, log=lambda _: None)
+    rows = {row["agent"]: row for row in run.rows}
+    assert sorted(rows) == sorted(agents)
+    textppo_keys = set(rows["textppo"]) - {"curve"}
+    for name in RL_LIBRARY_AGENTS:
+        row = rows[name]
+        assert set(row) - {"curve"} == textppo_keys, name  # the same figures, measured by the same evaluation
+        assert row["budget"] == QUICK_SPEC.budgets[name] and row["episodes"] == QUICK_SPEC.episodes_for(
+            registry.TEXT_GENERATION
+        )
+        assert row["judge_lm"] == "lm" and 1.0 < row["perplexity"] < 1e6 and 0.0 < row["distinct_2"] <= 1.0
+        assert row["kl"] != 0.0, name  # the trained policy was evaluated, not its untrained reference
+        assert row["train_seconds"] > 0.0
+        (first_tokens, first_score), *_ = row["curve"]
+        assert first_tokens == 0 and -30.0 < first_score < 30.0, name  # reward-model logits of the first batch
 
 
 def test_text_cells_cycle_through_the_held_out_prompts_in_order():

@@ -32,6 +32,7 @@ TOOLS = {
     "text-envs-demo": "demo",
     "text-envs-rlhf-loop": "rlhf_loop",
     "text-envs-personalise": "personalise",
+    "text-envs-train-tictactoe-lm": "train_tictactoe_lm",
 }
 WRAPPERS = {
     "train_text.py": "train",
@@ -44,6 +45,7 @@ WRAPPERS = {
     "demo.py": "demo",
     "rlhf_loop.py": "rlhf_loop",
     "personalise.py": "personalise",
+    "train_tictactoe_lm.py": "train_tictactoe_lm",
 }
 DEVELOPER_SCRIPTS = [
     "bench_ppo.py",

@@ -35,7 +35,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import text_envs
-from text_envs import TextGenerationVectorEnv, TicTacToeVectorEnv
+from text_envs import TextGenerationVectorEnv, TicTacToeTextVectorEnv, TicTacToeVectorEnv
 from text_envs.lm import load_tokenizer
 from text_envs.rewards.lexicon import lexicon_sentiment_reward
 
@@ -97,7 +97,11 @@ def vector_env(env_id: str, observation_mode: str | None, autoreset: AutoresetMo
     """``how``: ``"make_vec"`` (the vector entry point, or Gymnasium's SyncVectorEnv for an env without one)
     or ``"class"`` (the vector env class itself)."""
     if how == "class":
-        cls = {"text_envs/TextGeneration-v0": TextGenerationVectorEnv, "text_envs/TicTacToe-v0": TicTacToeVectorEnv}
+        cls = {
+            "text_envs/TextGeneration-v0": TextGenerationVectorEnv,
+            "text_envs/TicTacToe-v0": TicTacToeVectorEnv,
+            "text_envs/TicTacToeText-v0": TicTacToeTextVectorEnv,
+        }
         return cls[env_id](NUM_ENVS, autoreset_mode=autoreset, **arguments(env_id, observation_mode))
     if gym.spec(env_id).vector_entry_point is None:
         return gym.make_vec(

@@ -21,6 +21,7 @@ from text_envs.rewards.lexicon import lexicon_sentiment_reward  # noqa: E402
 from text_envs_agents.rllib import (  # noqa: E402
     ActionMaskingTorchRLModule,
     CausalLMTorchRLModule,
+    episode_score_mean,
     ppo_config,
     text_generation_env_creator,
     tictactoe_env_creator,
@@ -212,6 +213,7 @@ def test_ppo_text_generation_with_two_env_runners_updates_the_lm():
     assert result["training_iteration"] == 1
     assert runners["num_env_steps_sampled"] >= 64 and runners["num_episodes"] >= 1
     assert math.isfinite(runners["episode_return_mean"])
+    assert -1.0 <= episode_score_mean(result) <= 1.0  # the lexicon's scores, summed over both runners' episodes
     assert all(math.isfinite(loss) for loss in learner_losses(result))
     after = dict(module.named_parameters())
     assert not torch.equal(before["value_head.bias"], after["value_head.bias"])

@@ -108,6 +108,7 @@ def test_shaped_rewards_by_hand():
     ppo = TextPPO(make_env(), config=TextPPOConfig(kl_coef=0.5, kl_estimator="k1"), shaping=[LengthTerm(0.1)])
     batch = sample_episodes(ppo.policy.model, ppo.env, 0, torch.Generator().manual_seed(0)).select(torch.arange(2))
     batch.completion_mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    batch.completion_lengths = [3, 2]
     batch.completion_ids = batch.completion_ids[:, :4]
     batch.scores = torch.tensor([2.0, -1.0])
     logprobs = torch.tensor([[-1.0, -2.0, -0.5, -9.0], [-0.1, -0.2, -9.0, -9.0]])

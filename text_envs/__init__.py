@@ -28,7 +28,10 @@ _ENTRY_POINTS = {
         "text_envs.generation.env:TextGenerationEnv",
         "text_envs.generation.vector_env:TextGenerationVectorEnv",
     ),
-    "text_envs/TicTacToeText-v0": ("text_envs.tictactoe.text_env:TicTacToeTextEnv", None),
+    "text_envs/TicTacToeText-v0": (
+        "text_envs.tictactoe.text_env:TicTacToeTextEnv",
+        "text_envs.tictactoe.text_env:TicTacToeTextVectorEnv",
+    ),
 }
 ENV_IDS = tuple(_ENTRY_POINTS)
 
@@ -43,6 +46,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "TextGenerationVectorEnv": "text_envs.generation.vector_env",
         "TicTacToeEnv": "text_envs.tictactoe.env",
         "TicTacToeTextEnv": "text_envs.tictactoe.text_env",
+        "TicTacToeTextVectorEnv": "text_envs.tictactoe.text_env",
         "TicTacToeVectorEnv": "text_envs.tictactoe.vector_env",
     },
 )

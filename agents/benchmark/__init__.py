@@ -20,20 +20,34 @@ the envs they fit:
 | maskable-ppo | trained | - | - | 100,000 agent moves |
 | default-lm | - | the spec's LM, sampled | the same LM as an SB3 policy, greedy, zero-shot | - |
 | textppo | - | trained against the default reward model | - | 60 iterations of 32 episodes |
+| sb3-ppo | - | the same, by stock SB3 PPO | - | 8,192 tokens generated |
+| sb3-a2c | - | the same, by stock SB3 A2C | - | 8,192 tokens generated |
+| rllib-ppo | - | the same, by RLlib PPO (no KL penalty) | - | 8,192 tokens generated |
 
 Your own agents and envs join these: see "Your own agents and envs" below.
 
-The LM agents (default-lm, textppo) run the spec's ``model`` (``--model``): the embedded LM by default,
-or a registered name (:mod:`text_envs.models`, e.g. ``"smollm2-135m-instruct"``), Hub name or folder;
-the TextGeneration-v0 and TicTacToeText-v0 envs of their cells read that model's tokenizer, and the
+The LM agents (default-lm and the four trained on TextGeneration-v0) run the spec's ``model`` (``--model``):
+the embedded LM by default, or a registered name (:mod:`text_envs.models`, e.g. ``"smollm2-135m-instruct"``),
+Hub name or folder; the TextGeneration-v0 and TicTacToeText-v0 envs of their cells read that model's tokenizer, and the
 KL of the TextGeneration-v0 cells is to that model untrained.
 
 Tic-Tac-Toe agents train as ``text-envs-train-tictactoe`` does (against minimax playing randomly
 half the time, alternating sides); MaskablePPO gets half its 200k-move default to fit the time
 budget. TextPPO trains as ``text-envs-train`` does (β = 0.1, learning rate 1e-4, 32 episodes
-per iteration, 24 new tokens at most) for half its 120 iterations. No LLM is trained on
-TicTacToeText-v0: the embedded LM (trained on reviews) gives the digits 1-9 a total probability of
-about 7e-7 after the prompt, so a policy-gradient run would not see one rewarded move within minutes.
+per iteration, 24 new tokens at most) for half its 120 iterations. sb3-ppo and sb3-a2c train as
+``text-envs-train --algo sb3-ppo|sb3-a2c`` does (:func:`~text_envs_agents.sb3.train_sb3_rlhf`: 8 envs, each
+``KLPenalty``-wrapped at the same β = 0.1, the policy handing each env its log-probs) on the same env, with
+the learning rates :data:`registry.SB3_PPO_SETTINGS` and :data:`registry.SB3_A2C_SETTINGS` name; rllib-ppo as
+``text-envs-train-rllib --env TextGeneration-v0`` does (:func:`~text_envs_agents.rllib.ppo_config`, sampling in
+the driver, on a local Ray the cell starts), whose env has no KL penalty. Their budget is env steps: tokens
+generated. rllib-ppo needs the ``rllib`` extra and maskable-ppo the ``sb3-contrib`` one: without it, the
+default spec leaves the agent out with a message, and a spec naming it is refused. On TicTacToeText-v0 the
+embedded LM (trained on reviews) gives the digits 1-9 a total probability of about 7e-7 after the prompt, so
+a policy-gradient run alone would not see one rewarded move within minutes: lm-warm-start-ppo first imitates
+the minimax agent's moves (``budget`` games, 4 epochs) and then trains with stock SB3 PPO for ``budget`` games
+against the random opponent, as ``text-envs-train-tictactoe-lm`` does, per seed; it is scored sampled at
+temperature 1 (default-lm greedy). SmolLM2 has no TicTacToeText-v0 row: a seed of its warm start and RL takes
+over half an hour here (the README gives its figures from one run).
 
 ## Metrics
 Every cell has one primary ``score`` and its env's other columns (:data:`registry.ENVS`):
@@ -56,7 +70,8 @@ Evaluation uses seed ``10_000 + seed``: every agent of a seed meets the same pro
 streams of the opponent. Results written before a column existed still load: the column is blank in
 ``results.csv`` and ``-`` in the table.
 Learning curves: Tic-Tac-Toe agents are evaluated over 200 games at 21 points of their training;
-TextPPO's curve is the reward-model score of each training batch, against tokens generated.
+TextPPO's curve is the reward-model score of each training batch, against tokens generated; the SB3 agents'
+that of the episodes each rollout finished, RLlib's that of the episodes each iteration finished.
 
 ## Outputs
 In the output directory: ``results.json`` (one row per cell, learning curve included) and

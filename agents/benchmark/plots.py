@@ -78,8 +78,9 @@ def plot_learning_curves(cells: Sequence[Cell], rows: Sequence[dict[str, Any]], 
             grid, mean = mean_curve(curves)
             axis.plot(grid, mean, color=color, linewidth=2, label=f"{agent} (mean of {len(curves)})")
         ends = [row["curve"][-1][0] for group in agents.values() for row in group]
-        if max(ends) > 5 * min(ends):  # budgets far apart: a log axis keeps the shorter runs readable
-            axis.set_xscale("symlog", linthresh=min(row["curve"][1][0] for g in agents.values() for row in g))
+        steps = [x for group in agents.values() for row in group for x, _ in row["curve"] if x > 0]
+        if steps and max(ends) > 5 * min(ends):  # budgets far apart: a log axis keeps the shorter runs readable
+            axis.set_xscale("symlog", linthresh=min(steps))  # (a one-update run's curve is its start only)
         info = ENVS[env_id]
         axis.set(title=info.name, xlabel=f"training env steps ({info.curve_steps})", ylabel=info.curve_label)
         axis.legend(fontsize=8)

@@ -9,17 +9,20 @@ theirs with :func:`~text_envs_agents.benchmark.custom.register_agent` and
 
 from __future__ import annotations
 
+import importlib.util
 import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from text_envs.agent_protocol import Agent
 from text_envs.tictactoe.evaluation import GameResults, evaluate_tictactoe, evaluate_tictactoe_text
 from text_envs_agents.minimax_agent import MinimaxAgent
 from text_envs_agents.random_agent import RandomAgent
+from text_envs_agents.sb3.rlhf import SB3A2CSettings, SB3PPOSettings
 from text_envs_agents.text_tictactoe_agent import TextTicTacToeAgent
 from text_envs_agents.tictactoe_training import train_tictactoe_agent
 
@@ -47,7 +50,20 @@ MAX_NEW_TOKENS = 24
 TEXT_EVAL_ENVS = 64
 """Held-out completions sampled together in a TextGeneration-v0 evaluation (the rest follow in rounds)."""
 KL_COEF = 0.1
-"""β of TextPPO in the benchmark (reward units per nat), text-envs-train's default."""
+"""β of TextPPO and of the SB3 agents' ``KLPenalty`` in the benchmark (reward units per nat)."""
+SB3_N_ENVS = 8
+"""Envs the SB3 agents step together (text-envs-train's ``--n-envs``)."""
+SB3_PPO_SETTINGS = SB3PPOSettings(learning_rate=3e-5)
+"""sb3-ppo's settings: text-envs-train's SB3 PPO recipe but the learning rate. Tuned on seed 0 (the untrained LM
+scores -1.90 there): at 4,096 tokens 1e-5 reached -0.60 at 0.1 nats of KL, 3e-5 2.35 at 4.2 nats, 1e-4 diverged (KL
+104 nats, score -6.6); at 8,192, 1e-5 reached 1.06 at 1.5 nats (perplexity 59, the reference's 50), 3e-5 1.80 at 8.6
+nats (perplexity 149): the higher score was kept. The recipe's default is 3e-4."""
+SB3_A2C_SETTINGS = SB3A2CSettings(learning_rate=5e-5)
+"""sb3-a2c's settings: text-envs-train's SB3 A2C recipe but the learning rate. Tuned as sb3-ppo's: at 4,096 tokens 1e-5
+did not move the policy (-1.84), 3e-5 reached -0.68, 1e-4 2.56 at 3.6 nats of KL, 3e-4 3.50 at 12.7 nats with
+completions cut to 6 tokens; at 8,192, 1e-4 reached 2.92 and 3.11 on seeds 0 and 1 but diverged on seed 2 (-7.53 at
+134 nats), where 5e-5 reached 0.90 at 5.2 nats."""
+
 
 Evaluation = Callable[[Agent, int, int], dict[str, float]]
 """``evaluate(agent, episodes, seed)``: an env's metrics (``score`` and its columns) for any agent with ``predict``."""
@@ -134,10 +150,20 @@ class AgentInfo:
     budget_unit: str = ""
     uses_model: bool = False
     """Whether the agent runs the spec's ``model`` (its cells then differ by model)."""
+    extra: tuple[str, str] | None = None
+    """``(extra, module)``: the package extra the agent needs and a top-level module it installs, e.g.
+    ``("rllib", "ray")``; None: the core dependencies suffice."""
 
     @property
     def trained(self) -> bool:
         return self.default_budget is not None
+
+    @property
+    def missing_extra(self) -> str:
+        """The extra the agent needs and this installation lacks, with its install command; ``""``: none."""
+        if self.extra is None or importlib.util.find_spec(self.extra[1]) is not None:
+            return ""
+        return f'the {self.extra[0]} extra (pip install "text_envs[{self.extra[0]}]")'
 
     def fits(self, env_id: str) -> bool:
         return env_id in self.runners
@@ -231,6 +257,33 @@ def _default_lm_tictactoe_text(context: CellContext) -> CellResult:
     )
     games = evaluate_tictactoe_text(policy, "random", context.episodes, context.eval_seed, tokenizer=context.model)
     return CellResult(_game_metrics(games))
+
+
+def _warm_start_sb3_ppo_tictactoe_text(context: CellContext) -> CellResult:
+    """The embedded LM taught by ``text-envs-train-tictactoe-lm``: ``budget`` games of minimax imitation (4 epochs),
+    then ``budget`` games of stock SB3 PPO vs random; scored sampled at temperature 1 (its full distribution)."""
+    import tempfile
+
+    from text_envs.lm import load_causal_lm
+    from text_envs_agents.tictactoe_lm.evaluation import evaluate_lm_tictactoe
+    from text_envs_agents.tictactoe_lm.training import TicTacToeLMConfig, train_tictactoe_lm
+
+    assert context.budget is not None
+    config = TicTacToeLMConfig(
+        warm_start_games=context.budget,
+        warm_start_epochs=4,
+        rl_games=context.budget,
+        eval_opponents=(),
+        eval_zero_shot=False,
+        seed=context.seed,
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        train_tictactoe_lm(config, folder)
+        train_seconds = time.perf_counter() - start
+        model = load_causal_lm(Path(folder) / "rl")
+    games = evaluate_lm_tictactoe(model, "random", context.episodes, context.eval_seed, context="turn")
+    return CellResult(_game_metrics(games), train_seconds)
 
 
 # ----------------------------------------------------------------------------------------- text generation
@@ -338,6 +391,94 @@ def _textppo_text_generation(context: CellContext) -> CellResult:
     return CellResult(metrics, train_seconds, curve)
 
 
+def _sb3_text_generation(algo: str, settings: SB3PPOSettings | SB3A2CSettings) -> Runner:
+    """Stock SB3 ``algo`` with :class:`~text_envs_agents.sb3.policy.LMActorCriticPolicy` as ``text-envs-train --algo
+    sb3-<algo>`` trains it (:func:`~text_envs_agents.sb3.rlhf.train_sb3_rlhf`), on the cells' env, for ``budget``
+    tokens; the curve is the reward-model score of the episodes each rollout finished."""
+
+    def run(context: CellContext) -> CellResult:
+        from text_envs.defaults import DEFAULT_PROMPTS_TRAIN
+        from text_envs.lm import load_causal_lm
+        from text_envs.rewards.trained import default_reward_model
+        from text_envs_agents.llm.rollout import sequence_logprobs
+        from text_envs_agents.sb3.callbacks import EpisodeScoreCurve
+        from text_envs_agents.sb3.rlhf import train_sb3_rlhf
+
+        assert context.budget is not None
+        curve = EpisodeScoreCurve()
+        start = time.perf_counter()
+        _, model = train_sb3_rlhf(
+            algo,
+            env_kwargs=dict(
+                prompts=str(DEFAULT_PROMPTS_TRAIN), reward_model=default_reward_model(), max_new_tokens=MAX_NEW_TOKENS
+            ),
+            model=context.model,
+            beta=KL_COEF,
+            timesteps=context.budget,
+            seed=context.seed,
+            n_envs=SB3_N_ENVS,
+            settings=settings,
+            callback=curve,
+        )
+        train_seconds = time.perf_counter() - start
+        reference = load_causal_lm(context.model).to(next(model.parameters()).device).eval()
+        metrics = _evaluate_text(model, lambda batch: sequence_logprobs(reference, batch), context)
+        return CellResult(metrics, train_seconds, curve.points)
+
+    return run
+
+
+def _rllib_ppo_text_generation(context: CellContext) -> CellResult:
+    """RLlib PPO with :class:`~text_envs_agents.rllib.CausalLMTorchRLModule` as ``text-envs-train-rllib --env
+    TextGeneration-v0`` trains it (sampling in this process, on a local Ray started for the cell if none runs), until
+    ``budget`` tokens; the curve is the reward-model score of the episodes each iteration finished.
+
+    The settings are :func:`~text_envs_agents.rllib.ppo_config`'s (lr 1e-5, 256 tokens a batch, minibatch 64, 2
+    epochs), which tuning kept (seed 0; the untrained LM scores -1.90): lr 1e-5 reached -0.37 at 0.1 nats of KL at
+    4,096 tokens and 2.10 at 14.8 nats at 8,192; 2e-5 1.79 at 7.1 nats at 4,096 but 1.54 at 31.6 nats (perplexity
+    523, 5% broken text) at 8,192; 3e-5 1.80 at 23 nats at 4,096. The env has no KL penalty: a faster rate buys drift.
+    """
+    import ray
+
+    from text_envs.lm import load_causal_lm
+    from text_envs_agents.llm.rollout import sequence_logprobs
+    from text_envs_agents.rllib import episode_score_mean, ppo_config
+
+    assert context.budget is not None
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
+    curve: list[tuple[int, float]] = []
+    try:
+        start = time.perf_counter()
+        config = ppo_config(
+            "TextGeneration-v0",
+            env_config={"max_new_tokens": MAX_NEW_TOKENS, "tokenizer": context.model},
+            model_config={"model_name_or_path": context.model},
+            num_env_runners=0,
+            seed=context.seed,
+        )
+        algorithm = config.build_algo()
+        try:
+            tokens = 0
+            while tokens < context.budget:
+                result = algorithm.train()
+                score = episode_score_mean(result)
+                if score is not None:
+                    curve.append((tokens, score))
+                tokens = int(result["env_runners"]["num_env_steps_sampled_lifetime"])
+            train_seconds = time.perf_counter() - start
+            model = algorithm.get_module().lm
+        finally:
+            algorithm.stop()
+    finally:
+        if started_ray:
+            ray.shutdown()
+    reference = load_causal_lm(context.model).to(next(model.parameters()).device).eval()
+    metrics = _evaluate_text(model, lambda batch: sequence_logprobs(reference, batch), context)
+    return CellResult(metrics, train_seconds, curve)
+
+
 _GAME_COLUMNS = (
     Column("win", "win", 3),
     Column("draw", "draw", 3),
@@ -434,6 +575,7 @@ AGENTS: dict[str, AgentInfo] = {
             {TICTACTOE: _trained_tictactoe("maskable_ppo")},
             default_budget=100_000,
             budget_unit="agent moves",
+            extra=("sb3-contrib", "sb3_contrib"),
         ),
         AgentInfo(
             "default-lm",
@@ -441,6 +583,14 @@ AGENTS: dict[str, AgentInfo] = {
             "TicTacToeText-v0)",
             {TEXT_GENERATION: _default_lm_text_generation, TICTACTOE_TEXT: _default_lm_tictactoe_text},
             uses_model=True,
+        ),
+        AgentInfo(
+            "lm-warm-start-ppo",
+            "the embedded LM after a warm start on minimax moves and stock SB3 PPO on whole games vs random "
+            "(text-envs-train-tictactoe-lm's defaults), sampled at temperature 1",
+            {TICTACTOE_TEXT: _warm_start_sb3_ppo_tictactoe_text},
+            default_budget=500,
+            budget_unit="games of imitation, then as many of RL",
         ),
         AgentInfo(
             "textppo",
@@ -451,9 +601,37 @@ AGENTS: dict[str, AgentInfo] = {
             budget_unit=f"iterations of {TEXT_BATCH_SIZE} episodes",
             uses_model=True,
         ),
+        AgentInfo(
+            "sb3-ppo",
+            f"the spec's LM as an SB3 LMActorCriticPolicy trained by stock stable-baselines3 PPO against the default "
+            f"reward model, KLPenalty β = {KL_COEF}, learning rate {SB3_PPO_SETTINGS.learning_rate:g}",
+            {TEXT_GENERATION: _sb3_text_generation("ppo", SB3_PPO_SETTINGS)},
+            default_budget=8192,
+            budget_unit="tokens generated",
+            uses_model=True,
+        ),
+        AgentInfo(
+            "sb3-a2c",
+            f"the spec's LM as an SB3 LMActorCriticPolicy trained by stock stable-baselines3 A2C against the default "
+            f"reward model, KLPenalty β = {KL_COEF}, learning rate {SB3_A2C_SETTINGS.learning_rate:g}",
+            {TEXT_GENERATION: _sb3_text_generation("a2c", SB3_A2C_SETTINGS)},
+            default_budget=8192,
+            budget_unit="tokens generated",
+            uses_model=True,
+        ),
+        AgentInfo(
+            "rllib-ppo",
+            "the spec's LM as RLlib's CausalLMTorchRLModule trained by RLlib PPO against the default reward model "
+            "(no KL penalty to the reference: text-envs-train-rllib's recipe)",
+            {TEXT_GENERATION: _rllib_ppo_text_generation},
+            default_budget=8192,
+            budget_unit="tokens generated",
+            uses_model=True,
+            extra=("rllib", "ray"),
+        ),
     )
 }
-"""The benchmark's agents by name: the built-in six, then any registered with ``register_agent``."""
+"""The benchmark's agents by name: the built-in nine, then any registered with ``register_agent``."""
 
 
 def agents_table() -> str:

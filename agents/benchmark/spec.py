@@ -49,7 +49,15 @@ from typing import Any
 
 from text_envs.judges import DEFAULT_JUDGE_LM
 from text_envs_agents.benchmark import custom
-from text_envs_agents.benchmark.registry import AGENTS, ENVS, TICTACTOE, env_id_for
+from text_envs_agents.benchmark.registry import (
+    AGENTS,
+    ENVS,
+    SB3_A2C_SETTINGS,
+    SB3_N_ENVS,
+    SB3_PPO_SETTINGS,
+    TICTACTOE,
+    env_id_for,
+)
 
 SPEC_KEYS = (
     "agents",
@@ -123,17 +131,27 @@ class BenchmarkSpec:
         return self.budgets.get(agent, AGENTS[agent].default_budget)
 
     def cells(self) -> tuple[list[Cell], list[str]]:
-        """The cells to run, and one message per agent/env pair left out because the agent does not fit the env.
+        """The cells to run, and one message per agent/env pair left out because the agent does not fit the env
+        (and, without ``agents``, per agent left out because its extra is not installed).
 
-        An agent named in ``agents`` that fits none of ``envs`` is a :class:`SpecError`.
+        An agent named in ``agents`` that fits none of ``envs``, or whose extra is not installed, is a
+        :class:`SpecError`.
         """
         cells, skipped = [], []
         if self.agents is None:
             agents = [name for name, info in AGENTS.items() if any(info.fits(env_id) for env_id in self.envs)]
+            skipped += [
+                f"leaving out {name}: it needs {AGENTS[name].missing_extra}"
+                for name in agents
+                if AGENTS[name].missing_extra
+            ]
+            agents = [name for name in agents if not AGENTS[name].missing_extra]
         else:
             agents = list(self.agents)
         for agent in agents:
             info = AGENTS[agent]
+            if info.missing_extra:
+                raise SpecError(f"agent {agent!r} needs {info.missing_extra}")
             fitting = [env_id for env_id in self.envs if info.fits(env_id)]
             if not fitting:
                 raise SpecError(
@@ -157,7 +175,16 @@ class BenchmarkSpec:
 QUICK_SPEC = BenchmarkSpec(
     seeds=(0, 1),
     episodes={env_id: 100 if env_id == TICTACTOE else 10 for env_id in ENVS},
-    budgets={"q-learning": 20_000, "maskable-ppo": 4_096, "textppo": 2},
+    # The SB3 and RLlib agents get one update each (one rollout, one 256-token batch): they round a smaller budget up.
+    budgets={
+        "q-learning": 20_000,
+        "maskable-ppo": 4_096,
+        "textppo": 2,
+        "sb3-ppo": SB3_PPO_SETTINGS.n_steps * SB3_N_ENVS,
+        "sb3-a2c": SB3_A2C_SETTINGS.n_steps * SB3_N_ENVS,
+        "rllib-ppo": 256,
+        "lm-warm-start-ppo": 16,
+    },
 )
 """Every agent on every env it fits, two seeds, tiny budgets and few episodes: a smoke test of the whole benchmark."""
 

@@ -6,6 +6,7 @@
     text-envs-benchmark --agents random minimax q-learning --envs TicTacToe-v0 --seeds 0 1 2 3 4 5 6 7
     text-envs-benchmark --budgets maskable-ppo 200000 --episodes 2000
     text-envs-benchmark --agents default-lm textppo --model smollm2-135m-instruct   # a registered LM
+    text-envs-benchmark --agents textppo sb3-ppo sb3-a2c rllib-ppo --envs TextGeneration-v0   # the RLHF trainers
     text-envs-benchmark --list                  # the agents, the envs each fits, their default budgets
 
 Flags override the keys of ``--spec`` (or of the quick spec); an empty flag keeps the spec's value. Each
@@ -78,21 +79,12 @@ def spec_from_args(args: Args) -> Any:
     return spec
 
 
-def print_agents() -> None:
-    from text_envs_agents.benchmark import AGENTS, ENVS
-
-    print("| agent | fits | default budget | description |")
-    print("|---|---|---|---|")
-    for info in AGENTS.values():
-        envs = ", ".join(ENVS[env_id].name for env_id in info.runners)
-        budget = "-" if info.default_budget is None else f"{info.default_budget:,} {info.budget_unit}"
-        print(f"| {info.name} | {envs} | {budget} | {info.description} |")
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse(Args, argv, __doc__)
     if args.list:
-        print_agents()
+        from text_envs_agents.benchmark import agents_table
+
+        print(agents_table(), end="")
         return
     from transformers.utils import logging as transformers_logging
 

@@ -30,14 +30,20 @@ class RolloutBatch:
     ``logprobs`` are the sampling policy's ``log π(token)`` of each completion token (nats, at the
     sampling temperature) and ``values`` its value estimates before each token, both ``(batch, length)``
     and recorded while sampling; ``values`` is None when no value head was given. The tensors live on
-    the model's device; ``prompt_lengths`` and ``completion_lengths`` are the masks' row sums as Python
-    ints, known on the host from the env, so that packing the batch waits for no device.
+    the model's device; ``prompt_lengths`` (the prompt mask's row sums) and ``completion_lengths`` (the
+    tokens after the prompt) are Python ints, known on the host from the env, so that packing the batch
+    waits for no device.
+
+    The completion mask marks the tokens the policy chose. In a completion of TextGeneration-v0 that is
+    every token, so ``completion_lengths`` are its row sums; in a whole game
+    (:mod:`~text_envs_agents.llm.game_rollout`) the opponent's replies and the boards between the agent's
+    moves are part of the completion but not of the mask.
     """
 
     prompt_ids: torch.Tensor  # (batch, longest prompt), left-padded
     prompt_mask: torch.Tensor
     completion_ids: torch.Tensor  # (batch, longest completion), right-padded with pad ids
-    completion_mask: torch.Tensor  # 1 for generated tokens, the stop token included
+    completion_mask: torch.Tensor  # 1 for the policy's tokens (the stop token included), 0 for env text and padding
     scores: torch.Tensor  # (batch,)
     prompts: list[str]
     completions: list[str]
@@ -45,6 +51,18 @@ class RolloutBatch:
     completion_lengths: list[int]
     logprobs: torch.Tensor
     values: torch.Tensor | None = None
+
+    def to(self, device: torch.device) -> RolloutBatch:
+        """This batch with its tensors on ``device`` (itself when they are there already)."""
+        if self.prompt_ids.device == device:
+            return self
+        return RolloutBatch(
+            **{
+                name: value.to(device) if isinstance(value, torch.Tensor) else value
+                for name, value in vars(self).items()
+                if name in RolloutBatch.__dataclass_fields__
+            }
+        )
 
     def select(self, rows: torch.Tensor) -> RolloutBatch:
         """The episodes at ``rows`` (a CPU index tensor)."""
@@ -202,9 +220,15 @@ def sample_episodes(
 
 
 def completion_window(batch: RolloutBatch) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-    """Prompt + completion ids and mask, and the slice ``[start, end)`` of logits that predict the completion."""
+    """Prompt + completion ids and attention mask, and the slice ``[start, end)`` of logits that predict the completion.
+
+    The attention mask covers every token of the completion span (a game's board text too), not only the
+    trained ones the completion mask marks.
+    """
     input_ids = torch.cat([batch.prompt_ids, batch.completion_ids], dim=1)
-    mask = torch.cat([batch.prompt_mask, batch.completion_mask], dim=1)
+    steps = torch.arange(batch.completion_ids.shape[1], device=input_ids.device)
+    span = steps < torch.as_tensor(batch.completion_lengths, device=input_ids.device)[:, None]
+    mask = torch.cat([batch.prompt_mask, span.to(batch.prompt_mask.dtype)], dim=1)
     start = batch.prompt_ids.shape[1] - 1  # the logits at position p predict token p + 1
     return input_ids, mask, start, input_ids.shape[1] - 1
 

@@ -26,6 +26,19 @@ def sample_tokens(log_probs: torch.Tensor, generator: torch.Generator | None = N
     return torch.searchsorted(cdf, draws, right=True)[:, 0].clamp(max=cdf.shape[1] - 1)
 
 
+def next_tokens(
+    logits: torch.Tensor, temperature: float = 1.0, greedy: bool = False, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The next token of each row of ``logits`` ``(batch, vocab)`` and its log-prob at ``temperature``.
+
+    Sampled from ``softmax(logits / temperature)`` (:func:`sample_tokens`, with ``generator``), or the most
+    likely token with ``greedy``.
+    """
+    log_probs = torch.log_softmax(logits.float() / temperature, dim=-1)
+    tokens = log_probs.argmax(-1) if greedy else sample_tokens(log_probs, generator)
+    return tokens, log_probs.gather(1, tokens[:, None])[:, 0]
+
+
 def sample_completions(
     prompts: list[str],
     model: str | Path | PreTrainedModel | None = None,

@@ -20,7 +20,10 @@ from text_envs_agents.rllib.action_masking import ActionMaskingTorchRLModule
 from text_envs_agents.rllib.causal_lm import CausalLMTorchRLModule
 from text_envs_agents.rllib.ppo import (
     ENV_NAMES,
+    EPISODE_SCORE_SUM,
     count_illegal_moves,
+    episode_score_mean,
+    log_episode_score,
     ppo_config,
     text_generation_env_creator,
     tictactoe_env_creator,
@@ -28,9 +31,12 @@ from text_envs_agents.rllib.ppo import (
 
 __all__ = [
     "ENV_NAMES",
+    "EPISODE_SCORE_SUM",
     "ActionMaskingTorchRLModule",
     "CausalLMTorchRLModule",
     "count_illegal_moves",
+    "episode_score_mean",
+    "log_episode_score",
     "ppo_config",
     "text_generation_env_creator",
     "tictactoe_env_creator",

@@ -5,6 +5,7 @@ from text_envs.lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
+        "EpisodeScoreCurve": "text_envs_agents.sb3.callbacks",
         "LMActorCriticPolicy": "text_envs_agents.sb3.policy",
         "send_logprobs_to": "text_envs_agents.sb3.policy",
         "SB3A2CSettings": "text_envs_agents.sb3.rlhf",

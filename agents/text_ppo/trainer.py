@@ -1,5 +1,12 @@
 """TextPPO: sequence-level PPO for RLHF on TextGeneration-v0 (the algorithm shape of TRL and the RLHF papers).
 
+It also trains on whole multi-turn games of TicTacToeText-v0 (a :class:`~text_envs.TicTacToeTextVectorEnv` with
+``context="game"``): an episode is then the game, sampled with one KV cache across its turns, the reward is its
+outcome, and only the agent's tokens are trained (the opponent's replies and the boards between them are read,
+never given log-probs, KL or advantages); see :mod:`~text_envs_agents.text_ppo.episodes`. Reward shaping beyond
+the KL term and checkpoints (``save``/``load``) are for TextGeneration-v0; a game run exports with
+``save_pretrained``.
+
 One iteration:
 
 1. **Rollout.** ``batch_size`` prompts from a :class:`~text_envs.TextGenerationVectorEnv`; the policy
@@ -94,23 +101,24 @@ from text_envs.shaping import (
     RewardTransform,
     ShapingTerm,
 )
+from text_envs.tictactoe.text_env import TicTacToeTextVectorEnv
 from text_envs_agents.llm.evaluation import evaluate_lm
 from text_envs_agents.llm.gpt2_decoding import fuse_gelu_activations
 from text_envs_agents.llm.model import checkpointing, enable_gradient_checkpointing, value_head, with_lora
-from text_envs_agents.llm.rollout import RolloutBatch, completion_outputs, sample_episodes, sequence_logprobs
-from text_envs_agents.llm.sampling import sample_completions, sample_tokens
+from text_envs_agents.llm.rollout import RolloutBatch, completion_outputs, sequence_logprobs
+from text_envs_agents.llm.sampling import next_tokens, sample_completions
 from text_envs_agents.text_ppo.callbacks import Callbacks
 from text_envs_agents.text_ppo.checkpoint import (
     FORMAT_VERSION,
     Checkpoint,
     build_env,
-    env_record,
     model_record,
     read_checkpoint,
     replace_directory,
     save_state,
 )
 from text_envs_agents.text_ppo.config import TextPPOConfig
+from text_envs_agents.text_ppo.episodes import episodes_for
 from text_envs_agents.text_ppo.logger import TrainingLogger
 
 
@@ -144,7 +152,8 @@ class _warn_on_instance(classmethod):  # noqa: N801 (used as a decorator, like c
 
 
 class TextPPO:
-    """Sequence-level PPO on a :class:`~text_envs.TextGenerationVectorEnv` (causal LMs).
+    """Sequence-level PPO on a :class:`~text_envs.TextGenerationVectorEnv` (causal LMs), or on whole games of a
+    :class:`~text_envs.TicTacToeTextVectorEnv` with ``context="game"`` (see the module docstring).
 
     ``env.num_envs`` is the number of episodes per iteration. ``model`` is a Hugging Face causal LM
     object or its name/path (``None``: the embedded default LM); it must share the env's tokenizer.
@@ -173,7 +182,7 @@ class TextPPO:
 
     def __init__(
         self,
-        env: TextGenerationVectorEnv,
+        env: TextGenerationVectorEnv | TicTacToeTextVectorEnv,
         model: str | Path | PreTrainedModel | None = None,
         config: TextPPOConfig | None = None,
         tensorboard_log: str | Path | None = None,
@@ -184,15 +193,15 @@ class TextPPO:
         shaping: Sequence[ShapingTerm | RewardTransform] = (),
         device: str | torch.device = "auto",
     ):
-        if env.task.architecture != "causal":
-            raise ValueError("TextPPO trains causal LMs; the env is encoder-decoder")
+        self.episodes = episodes_for(env)
         self.env = env
         self.config = config or TextPPOConfig()
         self.device = resolve_device(device)
         torch.manual_seed(self.config.seed)
         base = model if isinstance(model, PreTrainedModel) else load_causal_lm(model)
         fuse_gelu_activations(base)
-        check_vocabulary(base, env.task.vocab_size, "the policy model")
+        check_vocabulary(base, self.episodes.vocab_size, "the policy model")
+        self.episodes.check_model(base)
         _check_precision(base, self.config.mixed_precision, self.device)
         base.to(self.device)
         if self.config.lora is not None:
@@ -215,6 +224,8 @@ class TextPPO:
             else FixedKLController(self.config.kl_coef)
         )
         self.kl_term = KLTerm(kl_controller, self.config.kl_estimator)
+        if shaping and not self.episodes.shapeable:
+            raise ValueError("shaping pieces score completions of TextGeneration-v0; a game's reward is its outcome")
         if any(isinstance(step, KLTerm) for step in shaping):
             raise ValueError(
                 "TextPPO builds its KL term from the config (kl_coef, adaptive_kl, ...); leave KLTerm out of shaping"
@@ -247,9 +258,8 @@ class TextPPO:
         """One episode in every training env, sampled by the policy with its KV cache."""
         seed, self.env_seed = self.env_seed, None  # later resets continue the env's own seeded stream
         with self.autocast():
-            return sample_episodes(
+            return self.episodes.sample(
                 self.policy.model,
-                self.env,
                 seed,
                 self.sampler,
                 temperature=self.config.temperature,
@@ -290,16 +300,20 @@ class TextPPO:
                 return sequence_logprobs(self.policy.model, batch, self.config.temperature)
 
     def advantages(self, rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """GAE(γ, λ) over completion tokens; ``mask`` marks real tokens (a prefix of each row)."""
+        """GAE(γ, λ) over the trained tokens of each row; ``mask`` marks them.
+
+        Tokens the mask leaves out (a game's opponent replies and boards, the padding) are skipped: the
+        trained tokens on either side of them are consecutive steps, as they are in the env.
+        """
         advantages = torch.zeros_like(rewards)
         running = rewards.new_zeros(rewards.shape[0])
         next_value = rewards.new_zeros(rewards.shape[0])
         for t in range(rewards.shape[1] - 1, -1, -1):
+            trained = mask[:, t] > 0
             delta = rewards[:, t] + self.config.gamma * next_value - values[:, t]
-            running = delta + self.config.gamma * self.config.lam * running
-            running = running * mask[:, t]
-            advantages[:, t] = running
-            next_value = values[:, t] * mask[:, t]
+            running = torch.where(trained, delta + self.config.gamma * self.config.lam * running, running)
+            advantages[:, t] = running * mask[:, t]
+            next_value = torch.where(trained, values[:, t], next_value)
         return advantages
 
     def shaped_rewards(
@@ -313,17 +327,18 @@ class TextPPO:
         log-probs cross to the host once here, and the rewards and ``kl_t`` come back once.
         """
         ids = batch.completion_ids.cpu().numpy()
-        lengths = batch.completion_mask.sum(1).cpu().numpy()
-        policy, reference = torch.stack([logprobs.float(), ref_logprobs.float()]).cpu().numpy()
-        last_ids = ids[np.arange(len(ids)), np.maximum(lengths - 1, 0)]
-        stopped = np.isin(last_ids, list(self.env.task.stop_token_ids)) & (lengths > 0)
+        lengths = np.asarray(batch.completion_lengths)
+        # Untrained tokens (a game's board text) get the same log-prob under both, so no KL.
+        mask = batch.completion_mask.float()
+        policy, reference = torch.stack([logprobs.float() * mask, ref_logprobs.float() * mask]).cpu().numpy()
+        stopped = self.episodes.stopped(ids, lengths)
         shaped = self.shaping.shape_completions(
             batch.prompts,
             ids,
             lengths,
             stopped,
             batch.scores.cpu().numpy(),
-            self.env.task.completion_text,
+            self.episodes.completion_text,
             policy_logprobs=policy,
             ref_logprobs=reference,
         )
@@ -460,7 +475,7 @@ class TextPPO:
         learn_locals: dict[str, Any] = {
             # absolute, as SB3's ProgressBarCallback reads it (an estimate of the tokens when counting iterations)
             "total_timesteps": start_timesteps
-            + (budget if by_tokens else budget * self.env.num_envs * self.env.task.max_new_tokens),
+            + (budget if by_tokens else budget * self.env.num_envs * self.episodes.max_episode_tokens),
             "dones": np.ones(self.env.num_envs, dtype=bool),  # every episode of a batch ends in its iteration
             "infos": [{} for _ in range(self.env.num_envs)],
             "iterations": iterations,
@@ -547,11 +562,8 @@ class TextPPO:
         positions = positions_from_mask(attention_mask)
         with self.autocast():
             output = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, **extra)
-        logits = output.logits[:, -1, : self.env.task.vocab_size]
-        if deterministic:
-            actions = logits.argmax(-1)
-        else:
-            actions = sample_tokens(torch.log_softmax(logits.float() / self.config.temperature, dim=-1))
+        logits = output.logits[:, -1, : self.episodes.vocab_size]
+        actions, _ = next_tokens(logits, self.config.temperature, greedy=deterministic)
         actions = actions.cpu().numpy().astype(np.int64)
         return (actions[0] if single else actions), None
 
@@ -576,7 +588,7 @@ class TextPPO:
             pairs = sample_completions(
                 prompts,
                 unwrap_peft(self.policy.model),
-                max_new_tokens=max_new_tokens or self.env.task.max_new_tokens,
+                max_new_tokens=max_new_tokens or self.episodes.max_episode_tokens,
                 temperature=self.config.temperature if temperature is None else temperature,
                 seed=seed,
                 batch_size=batch_size,
@@ -624,6 +636,11 @@ class TextPPO:
         (:func:`~text_envs_agents.text_ppo.checkpoint.replace_directory`), so a crash leaves the previous
         checkpoint or this one, never a mix; ``directory`` must be missing, empty or a checkpoint.
         """
+        if not self.episodes.checkpointable:
+            raise ValueError(
+                "TextPPO.save checkpoints TextGeneration-v0 runs; a game env's RNG streams live in its sub-envs: "
+                "export the trained policy with save_pretrained"
+            )
         trainable = {name: p.detach() for name, p in self.policy.named_parameters() if p.requires_grad}
         rng = {"sampler": self.sampler.get_state(), "sampler_device": self.device.type, "torch": torch.get_rng_state()}
         state = {
@@ -635,7 +652,7 @@ class TextPPO:
             "env_rng": self.env.np_random.bit_generator.state,
             "config": asdict(self.config),
             "model": model_record(unwrap_peft(self.policy.model)),
-            "env": env_record(self.env),
+            "env": self.episodes.record(),
             "shaping": _extra_shaping(self),
             "history": self.history,
         }

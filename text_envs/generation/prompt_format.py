@@ -19,6 +19,7 @@ nothing, has none: EOS (and an env's ``stop_tokens``) still end the turn.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,6 +67,30 @@ class PromptFormat:
             return self.tokenizer(list(prompts))["input_ids"]
         conversations = [self._messages(prompt) for prompt in prompts]
         return self._apply_template(conversations, add_generation_prompt=True, return_dict=True)["input_ids"]
+
+    def follow_up_wrapping(self) -> tuple[list[int], list[int]]:
+        """The ids around a follow-up prompt's own tokens after the agent's reply: ``(before, after)``.
+
+        Plain: none (a follow-up is its own text). Chat: what the template writes between the content of
+        an assistant message and the content of the next user message (the end-of-turn token, the user
+        header), and after that content (its closing and the generation prompt), found by rendering a
+        probe conversation, so a multi-turn context reads as the template renders multi-turn chats.
+        """
+        if self.name == "plain":
+            return [], []
+        marker = "Next question."
+        probe = [
+            *self._messages(_PROBE_QUESTION),
+            {"role": "assistant", "content": _PROBE_ANSWER},
+            {"role": "user", "content": marker},
+        ]
+        rendered = self._apply_template(probe, tokenize=False, add_generation_prompt=True)
+        start = rendered.rfind(_PROBE_ANSWER) + len(_PROBE_ANSWER)
+        end = rendered.rfind(marker)
+        if start < len(_PROBE_ANSWER) or end < start:
+            raise ValueError(f"the chat template of {self.tokenizer.name_or_path!r} does not render follow-up turns")
+        encode = functools.partial(self.tokenizer.encode, add_special_tokens=False)
+        return encode(rendered[start:end]), encode(rendered[end + len(marker) :])
 
     def decode_context(self, ids: Sequence[int]) -> str:
         """Prompt ids and the tokens after them as one string, what a text-reading agent sees.

@@ -28,6 +28,18 @@ class GameResults:
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
+    @classmethod
+    def from_outcomes(cls, rewards: np.ndarray, illegal: np.ndarray) -> GameResults:
+        """The rates of games whose final rewards are ``rewards`` and whose ``illegal`` flags are set."""
+        return cls(
+            games=len(rewards),
+            win=float(np.mean(rewards > 0)),
+            draw=float(np.mean(rewards == 0)),
+            loss=float(np.mean(rewards < 0)),
+            illegal=float(np.mean(illegal)),
+            mean_reward=float(np.mean(rewards)),
+        )
+
 
 def evaluate_tictactoe(
     agent: Agent,
@@ -122,12 +134,4 @@ def _play_games(
         env.close()
         rewards.append(final_reward)
         illegal.append(final_illegal)
-    all_rewards, all_illegal = np.concatenate(rewards), np.concatenate(illegal)
-    return GameResults(
-        games=games,
-        win=float(np.mean(all_rewards > 0)),
-        draw=float(np.mean(all_rewards == 0)),
-        loss=float(np.mean(all_rewards < 0)),
-        illegal=float(np.mean(all_illegal)),
-        mean_reward=float(np.mean(all_rewards)),
-    )
+    return GameResults.from_outcomes(np.concatenate(rewards), np.concatenate(illegal))
