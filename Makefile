@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) scripts/bench_reward_model.py
 	$(PY) scripts/bench_rollout.py
 	$(PY) scripts/bench_ppo.py
+	$(PY) scripts/bench_tictactoe_lm.py
 
 # Every agent on every env it fits, 5 seeds: table, plots and per-seed rows in runs/benchmark (about 6 minutes).
 benchmark: $(STAMP)

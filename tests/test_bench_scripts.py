@@ -88,3 +88,39 @@ def test_check_gpu_quick_on_the_cpu(tmp_path):
     training = report["training"]
     assert len(training["history"]) == training["iterations"] == 2
     assert all(seconds > 0 for seconds in training["seconds_per_iteration"])
+
+
+def test_game_window_model_is_the_embedded_lm_on_its_first_128_positions(tmp_path):
+    import bench_tictactoe_lm
+    import torch
+
+    from text_envs.lm import load_causal_lm
+
+    extended = load_causal_lm(bench_tictactoe_lm.game_window_gpt2(tmp_path / "model"))
+    embedded = load_causal_lm(None)
+    assert extended.config.n_positions == 512
+    ids = torch.arange(3, 131)[None]  # 128 tokens
+    with torch.no_grad():
+        assert torch.equal(extended(ids).logits, embedded(ids).logits)
+        assert extended(torch.arange(3, 403)[None]).logits.shape[1] == 400  # a whole game, past the embedded 128
+
+
+def test_bench_tictactoe_lm_runs_both_trainers_on_one_warm_start(tmp_path):
+    import bench_tictactoe_lm
+
+    args = bench_tictactoe_lm.Args(
+        warm_start_games=4, warm_start_epochs=1, rl_games=16, eval_games=4, output_dir=str(tmp_path / "run")
+    )
+    result = bench_tictactoe_lm.main(args)
+    figures = result["figures"]
+    assert list(figures) == ["warm start", "textppo", "sb3-ppo"]
+    assert all(row["games"] == 4 for row in figures.values())
+    assert (
+        result["ratio_textppo_over_sb3"]
+        == figures["textppo"]["games_per_second"] / figures["sb3-ppo"]["games_per_second"]
+    )
+    for algo in ("textppo", "sb3-ppo"):  # each started from the one warm-started folder and saved its own
+        assert (tmp_path / "run" / algo / "rl" / "config.json").exists()
+        assert json.loads((tmp_path / "run" / algo / "results.json").read_text())["config"]["model"].endswith(
+            "warm_start"
+        )

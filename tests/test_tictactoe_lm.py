@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from tiny_models import character_tokenizer, tiny_causal_lm
+from transformers import GPT2Config, GPT2LMHeadModel
 
 from text_envs.lm import load_tokenizer
 from text_envs.tictactoe import rules
@@ -193,12 +194,15 @@ def test_multi_turn_textppo_trains_only_the_agents_tokens():
 
 def test_sb3_ppo_after_a_short_warm_start_cuts_the_illegal_moves(tmp_path):
     """Stock SB3 PPO with LMActorCriticPolicy on TicTacToeText-v0, through text-envs-train-tictactoe-lm's pipeline:
-    a tiny LM (one token per character) imitates 100 minimax games once, then RL against the random opponent must cut
-    its illegal-move rate over the same 200 sampled evaluation games (fixed seeds) by at least 40% (measured here:
-    86.5% -> 49.0%; the issue asks for half, which this budget misses)."""
+    a tiny GPT-2 (one token per character, learned positions) imitates 100 minimax games once, then RL against the
+    random opponent must at least halve its illegal-move rate over the same 200 sampled evaluation games (fixed
+    seeds; measured here: 97.5% -> 36.0%). The tiny Llama of the other tests (rotary positions) stayed near
+    0.57x at this budget."""
     tokenizer = character_tokenizer()
     model_folder = tmp_path / "tiny"
-    tiny_causal_lm(vocab_size=len(tokenizer), max_position_embeddings=256).save_pretrained(model_folder)
+    tiny_causal_lm(GPT2Config, GPT2LMHeadModel, vocab_size=len(tokenizer), max_position_embeddings=256).save_pretrained(
+        model_folder
+    )
     tokenizer.save_pretrained(model_folder)
     config = TicTacToeLMConfig(
         model=str(model_folder),
@@ -220,5 +224,5 @@ def test_sb3_ppo_after_a_short_warm_start_cuts_the_illegal_moves(tmp_path):
     warm_start, trained = train_tictactoe_lm(config, tmp_path / "run")
     before, after = warm_start.results["random, sampled"]["illegal"], trained.results["random, sampled"]["illegal"]
     assert before >= 0.8, before  # the warm start alone leaves most games ending in an illegal move
-    assert after <= 0.6 * before, (before, after)
+    assert after <= 0.5 * before, (before, after)
     assert (tmp_path / "run" / "rl" / "config.json").exists() and (tmp_path / "run" / "results.md").exists()

@@ -265,7 +265,7 @@ def _sb3_ppo(start_from: str | None, config: TicTacToeLMConfig, train_kwargs: di
         verbose=0,
     )
     # At most five turns of max_move_tokens tokens a game: the callback stops at rl_games games, long before.
-    most_steps = config.rl_games * 5 * TicTacToeTextEnv(**train_kwargs).max_move_tokens
+    most_steps = config.rl_games * 5 * config.max_move_tokens
     model.learn(total_timesteps=most_steps, callback=StopAfterGames(), progress_bar=True)
     model.save(output / "rl_sb3_ppo.zip")
     env.close()
