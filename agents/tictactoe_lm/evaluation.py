@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from text_envs.lm import accepts_logits_to_keep, load_tokenizer, positions_from_mask
-from text_envs.tictactoe.evaluation import GameResults, evaluate_tictactoe_text
+from text_envs.tictactoe.evaluation import GameResults, evaluate_tictactoe_text, games_of_both_sides, side_seeds
 from text_envs.tictactoe.text_env import TicTacToeTextVectorEnv
 from text_envs_agents.llm.game_rollout import sample_games
 from text_envs_agents.llm.sampling import next_tokens
@@ -70,15 +70,12 @@ def evaluate_lm_tictactoe(
     if env_kwargs.get("context", "turn") != "game":
         agent = CausalLMAgent(model, len(load_tokenizer(env_kwargs.get("tokenizer"))), seed)
         return evaluate_tictactoe_text(agent, opponent, games, seed, deterministic=greedy, **env_kwargs)
-    if games < 2:
-        raise ValueError(f"games must be at least 2 (half as each side), got {games}")
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
-    rewards, illegal = [], []
-    for agent_first, count in ((True, games // 2), (False, games - games // 2)):
+
+    def play(count: int, agent_first: bool) -> tuple[np.ndarray, np.ndarray]:
         env = TicTacToeTextVectorEnv(count, opponent=opponent, agent_first=agent_first, **env_kwargs)
-        seeds = np.random.SeedSequence([seed, int(agent_first)]).generate_state(count).tolist()
-        played = sample_games(model, env, seeds, generator, greedy=greedy)
+        played = sample_games(model, env, side_seeds(seed, agent_first, count), generator, greedy=greedy)
         env.close()
-        rewards.append(played.batch.scores.cpu().numpy())
-        illegal.append(played.illegal)
-    return GameResults.from_outcomes(np.concatenate(rewards), np.concatenate(illegal))
+        return played.batch.scores.cpu().numpy(), played.illegal
+
+    return games_of_both_sides(games, play)

@@ -103,11 +103,27 @@ def evaluate_tictactoe_text(
 
         make = functools.partial(TicTacToeTextEnv, opponent=opponent, agent_first=agent_first, **env_kwargs)
         env = SyncVectorEnv([make] * count, autoreset_mode=AutoresetMode.NEXT_STEP)
-        # A seed per env from (seed, side): an int seed would give env i seed + i, so the games of
-        # seeds s and s + 1 would be the same games shifted by one.
-        return env, np.random.SeedSequence([seed, int(agent_first)]).generate_state(count).tolist()
+        return env, side_seeds(seed, agent_first, count)
 
     return _play_games(games, make_env, act)
+
+
+def games_of_both_sides(games: int, play: Callable[[int, bool], tuple[np.ndarray, np.ndarray]]) -> GameResults:
+    """``games // 2`` games with the agent first and the rest second, each half played by ``play(count,
+    agent_first) -> (final rewards, illegal flags)``, combined."""
+    if games < 2:
+        raise ValueError(f"games must be at least 2 (half as each side), got {games}")
+    first, second = play(games // 2, True), play(games - games // 2, False)
+    return GameResults.from_outcomes(np.concatenate([first[0], second[0]]), np.concatenate([first[1], second[1]]))
+
+
+def side_seeds(seed: int, agent_first: bool, count: int) -> list[int]:
+    """A reset seed per env from ``(seed, side)``.
+
+    An int seed would give env i seed + i, so the games of seeds s and s + 1 would be the same games
+    shifted by one.
+    """
+    return np.random.SeedSequence([seed, int(agent_first)]).generate_state(count).tolist()
 
 
 def _play_games(
@@ -116,10 +132,8 @@ def _play_games(
     act: Callable[[Any, dict[str, Any], np.ndarray], np.ndarray],
 ) -> GameResults:
     """One game in each env of ``make_env(count, agent_first)`` (an env, its reset seed); half the agent first."""
-    if games < 2:
-        raise ValueError(f"games must be at least 2 (half as each side), got {games}")
-    rewards, illegal = [], []
-    for agent_first, count in ((True, games // 2), (False, games - games // 2)):
+
+    def play(count: int, agent_first: bool) -> tuple[np.ndarray, np.ndarray]:
         env, reset_seed = make_env(count, agent_first)
         observations, info = env.reset(seed=reset_seed)
         final_reward = np.zeros(count)
@@ -132,6 +146,6 @@ def _play_games(
             final_illegal[ended] = info["illegal_move"][ended]
             playing &= ~ended
         env.close()
-        rewards.append(final_reward)
-        illegal.append(final_illegal)
-    return GameResults.from_outcomes(np.concatenate(rewards), np.concatenate(illegal))
+        return final_reward, final_illegal
+
+    return games_of_both_sides(games, play)
