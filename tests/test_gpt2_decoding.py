@@ -61,16 +61,18 @@ def test_packed_teacher_forcing_equals_the_padded_batch(architecture, request, m
     model = load_causal_lm().eval() if architecture == "gpt2" else request.getfixturevalue("tiny_llama")
     env = TextGenerationVectorEnv(5, reward_model=lambda p, c: [0.0] * len(c), max_new_tokens=12)
     batch = sample_episodes(model, env, 4, torch.Generator().manual_seed(4))
+    mask = batch.completion_mask.bool()
     assert len(set(batch.completion_mask.sum(1).tolist())) > 1, "completions of different lengths"
     assert lm_rollout.reads_packed_sequences(model)
     packed = lm_rollout.pack_sequences(batch)
     padded_size = batch.prompt_ids.numel() + batch.completion_ids.numel()
     assert packed.input_ids.shape[0] == 3 and packed.input_ids.numel() < padded_size
+    real_tokens = torch.cat([batch.prompt_ids[batch.prompt_mask.bool()], batch.completion_ids[mask]])
+    assert torch.isin(packed.input_ids, real_tokens).all(), "a row's filler is a real token, never padding"
     with torch.no_grad():
         logits, hidden = lm_rollout.completion_outputs(model, batch, hidden=True)
         monkeypatch.setattr(lm_rollout, "reads_packed_sequences", lambda model: False)
         padded_logits, padded_hidden = lm_rollout.completion_outputs(model, batch, hidden=True)
-    mask = batch.completion_mask.bool()
     torch.testing.assert_close(logits[mask], padded_logits[mask], atol=1e-4, rtol=0)
     torch.testing.assert_close(hidden[mask], padded_hidden[mask], atol=1e-4, rtol=0)
 

@@ -256,7 +256,7 @@ def pack_sequences(batch: RolloutBatch) -> PackedSequences:
     benchmark); packing removes it, and two sequences a row keep attention's quadratic cost small.
     The layout is planned on the host from the batch's host-side lengths, and the tokens are gathered
     into it with one indexing call on the device. A row's columns past its last sequence hold the
-    batch's first token at position 0 (no real token reads them).
+    first sequence's first token at position 0 (no real token reads them).
     """
     prompt_lengths, completion_lengths = batch.prompt_lengths, batch.completion_lengths
     totals = [p + c for p, c in zip(prompt_lengths, completion_lengths, strict=True)]
@@ -269,7 +269,9 @@ def pack_sequences(batch: RolloutBatch) -> PackedSequences:
         loads[row] += totals[sequence]
     width = max(loads)
     prompt_width, sequence_width = batch.prompt_ids.shape[1], batch.prompt_ids.shape[1] + batch.completion_ids.shape[1]
-    source = np.zeros((rows, width), dtype=np.int64)  # flat index into the padded prompt + completion batch
+    # Flat indices into the padded prompt + completion batch. The filler past a row's last sequence is the
+    # first sequence's first real token: a row ending in the pad token, without a mask, makes transformers warn.
+    source = np.full((rows, width), prompt_width - prompt_lengths[0], dtype=np.int64)
     positions = np.zeros((rows, width), dtype=np.int64)
     starts = np.zeros(len(totals), dtype=np.int64)  # flat position of each sequence's last prompt token
     for row, sequences in enumerate(contents):
