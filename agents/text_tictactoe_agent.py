@@ -9,6 +9,7 @@ import numpy as np
 from transformers import PreTrainedTokenizerBase
 
 from text_envs.agent_protocol import Agent, predict_actions
+from text_envs.generation.prompt_format import encode_continuations
 from text_envs.lm import load_tokenizer
 from text_envs.tictactoe import rules
 from text_envs.tictactoe.text_env import MOVE_DIGITS, state_from_prompt
@@ -26,13 +27,15 @@ class TextTicTacToeAgent:
     observation or a batch (``input_ids`` of shape ``(n, L)`` or a list of strings).
 
     ``tokenizer``: the env's tokenizer (name, path or object; ``None`` the embedded default). Each of
-    the digits ``1``–``9`` must be a single token in it.
+    the digits ``1``–``9`` must be a single token in it as text after a prompt
+    (:func:`~text_envs.generation.prompt_format.encode_continuations`: SentencePiece writes ``"1"`` alone
+    as ``["▁", "1"]``, after other text as ``["1"]``).
     """
 
     def __init__(self, agent: Agent, tokenizer: str | Path | PreTrainedTokenizerBase | None = None):
         self.agent = agent
         self.tokenizer = load_tokenizer(tokenizer)
-        digit_ids = [self.tokenizer.encode(digit, add_special_tokens=False) for digit in MOVE_DIGITS]
+        digit_ids = encode_continuations(self.tokenizer, MOVE_DIGITS)
         if any(len(ids) != 1 for ids in digit_ids):
             raise ValueError(f"every digit 1-9 must be one token of the tokenizer; got {digit_ids}")
         self.digit_token_ids = np.array([ids[0] for ids in digit_ids], dtype=np.int64)

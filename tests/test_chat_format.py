@@ -9,7 +9,7 @@ from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from text_envs import TextGenerationEnv, TicTacToeTextEnv
-from text_envs.generation.prompt_format import PromptFormat
+from text_envs.generation.prompt_format import PromptFormat, encode_continuations
 from text_envs.lm import load_tokenizer
 from text_envs.rewards.lexicon import lexicon_sentiment_reward
 from text_envs.tictactoe import rules
@@ -259,3 +259,15 @@ def test_tictactoe_chat_prompts_and_moves(tokenizer_with_other_eos, end_of_turn)
     # The end-of-turn token (not EOS here) ends a turn without a digit: an illegal move.
     _, reward, terminated, _, info = env.step(end_of_turn)
     assert (reward, terminated, info["illegal_move"], info["move"]) == (-1.0, True, True, -1)
+
+
+def test_continuations_are_encoded_alone_unless_the_tokenizer_starts_strings_with_a_word_boundary(tokenizer):
+    from tiny_models import sentencepiece_style_tokenizer
+
+    texts = ["'s", "\nopponent played 3.\n", " X", "7", ""]
+    assert encode_continuations(tokenizer, texts) == tokenizer(texts, add_special_tokens=False)["input_ids"]
+    sentencepiece = sentencepiece_style_tokenizer()
+    boundary = sentencepiece.convert_tokens_to_ids("▁")
+    alone = sentencepiece(texts[1:4], add_special_tokens=False)["input_ids"]
+    assert all(ids[0] == boundary for ids in alone)
+    assert encode_continuations(sentencepiece, texts[1:4]) == [ids[1:] for ids in alone]

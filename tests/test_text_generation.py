@@ -102,6 +102,15 @@ def test_stop_tokens(tokenizer):
         make_env(tokenizer, stop_tokens=[10**6])
 
 
+def test_a_stop_token_is_read_as_it_follows_text_with_a_sentencepiece_tokenizer():
+    from tiny_models import sentencepiece_style_tokenizer
+
+    tokenizer = sentencepiece_style_tokenizer()
+    assert word_ids(tokenizer, "\n") == [tokenizer.convert_tokens_to_ids("▁"), tokenizer.convert_tokens_to_ids("\n")]
+    env = make_env(tokenizer, prompts=["board:"], stop_tokens=["\n"], max_new_tokens=10)
+    assert tokenizer.convert_tokens_to_ids("\n") in env.task.stop_token_ids
+
+
 @pytest.mark.parametrize("stop_tokens", [".!", 5, [True], [1.5]])
 def test_stop_tokens_that_are_not_a_list_of_tokens_are_refused(tokenizer, stop_tokens):
     assert len(word_ids(tokenizer, ".")) == len(word_ids(tokenizer, "!")) == 1  # ".!" would pass as two tokens

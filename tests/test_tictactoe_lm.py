@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from tiny_models import character_tokenizer, tiny_causal_lm
+from tiny_models import character_tokenizer, sentencepiece_style_tokenizer, tiny_causal_lm
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from text_envs.lm import load_tokenizer
@@ -64,6 +64,45 @@ def test_chat_game_context_renders_as_the_template_renders_the_conversation():
         messages += [{"role": "user", "content": user}, {"role": "assistant", "content": move}]
     rendered = tokenizer.apply_chat_template(messages, tokenize=False)
     assert rendered.startswith(text) and rendered[len(text) :] == "<|im_end|>\n"
+
+
+def play_minimax_game(tokenizer, reply_prefix: tuple[int, ...] = (), **env_kwargs):
+    """One game-context game of the minimax agent (moving first, seed 0), each reply ``reply_prefix`` + its digit:
+    the env, the final context's ids and the replies as text."""
+    env = TicTacToeTextEnv(tokenizer, context="game", agent_first=True, **env_kwargs)
+    agent = TextTicTacToeAgent(MinimaxAgent(seed=0), tokenizer)
+    observation, _ = env.reset(seed=0)
+    replies, terminated = [], False
+    while not terminated:
+        action, _ = agent.predict(observation)
+        for token in reply_prefix:
+            observation, _, terminated, _, _ = env.step(token)
+        replies.append(tokenizer.decode([*reply_prefix, int(action)]))
+        observation, _, terminated, _, _ = env.step(int(action))
+    return env, observation["input_ids"][observation["attention_mask"] == 1].tolist(), replies
+
+
+def test_a_sentencepiece_game_context_is_its_text_as_the_tokenizer_encodes_it():
+    """SentencePiece starts every string it encodes with a word boundary; pieces appended to a context must not."""
+    tokenizer = sentencepiece_style_tokenizer()
+    assert len(tokenizer.encode("7", add_special_tokens=False)) == 2, "a digit alone gains the boundary token"
+    env, ids, _ = play_minimax_game(tokenizer)
+    byte_level, _, _ = play_minimax_game(load_tokenizer())
+    assert env.render_text() == byte_level.render_text() and env.render_text().count("opponent played") >= 2
+    assert ids == tokenizer(env.render_text())["input_ids"]
+
+
+def test_a_sentencepiece_chat_game_context_is_the_conversation_as_the_template_tokenizes_it():
+    tokenizer = sentencepiece_style_tokenizer()
+    space = tokenizer.convert_tokens_to_ids("▁")  # Llama 2's template writes " " before a reply
+    env, ids, replies = play_minimax_game(tokenizer, (space,), prompt_format="chat")
+    users = [part.split(" [/INST]")[0] for part in env.render_text().split("[INST] ")[1:]]
+    messages = []
+    for user, reply in zip(users, replies, strict=True):
+        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]
+    template_ids = tokenizer.apply_chat_template(messages)["input_ids"]
+    assert len(users) >= 3 and template_ids[: len(ids)] == ids
+    assert tokenizer.convert_ids_to_tokens(template_ids[len(ids) :]) == ["▁", "</s>"]  # the closing of the last reply
 
 
 def test_vector_entry_point_and_checkers():

@@ -27,6 +27,43 @@ from transformers import PreTrainedTokenizerBase
 
 PROMPT_FORMATS = ("plain", "chat")
 
+# What encode_continuations puts before a text, tried in order until one's ids stay apart from the text's.
+_CONTINUATION_ANCHORS = (".", "\n", " ")
+
+
+def encode_continuations(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> list[list[int]]:
+    """Each text's ids as the tokenizer writes it after other text, inside a context (no special tokens added).
+
+    Most tokenizers (byte-level BPE: GPT-2, SmolLM2, Llama 3) encode a text alone exactly so, and get it
+    unchanged. SentencePiece tokenizers (Llama 2, Mistral) begin every string they encode with a word
+    boundary: ``"1"`` alone is ``["▁", "1"]``, and a piece appended to a context would read with a space
+    before it. For them a text is encoded after an anchor (``"."``, else a newline, else a space) and the
+    anchor's ids dropped; where no anchor's ids stay apart from the text's (a merge across the boundary),
+    the text is encoded alone, its leading boundary kept.
+    """
+    encode = functools.partial(tokenizer, add_special_tokens=False)
+    if not _prefixes_a_word_boundary(tokenizer):
+        return encode(list(texts))["input_ids"] if texts else []
+    found: dict[int, list[int]] = {}
+    for anchor in _CONTINUATION_ANCHORS:
+        pending = [i for i in range(len(texts)) if i not in found]
+        anchor_ids = encode(anchor)["input_ids"]
+        if not pending or not anchor_ids:  # an anchor the tokenizer drops proves nothing
+            continue
+        for i, anchored in zip(pending, encode([anchor + texts[i] for i in pending])["input_ids"], strict=True):
+            if anchored[: len(anchor_ids)] == anchor_ids:
+                found[i] = anchored[len(anchor_ids) :]
+    return [found[i] if i in found else encode(text)["input_ids"] for i, text in enumerate(texts)]
+
+
+def _prefixes_a_word_boundary(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """Whether ``"a"`` alone encodes otherwise than ``"a"`` after a newline: a word boundary at each string's start."""
+    alone = tokenizer.encode("a", add_special_tokens=False)
+    newline = tokenizer.encode("\n", add_special_tokens=False)
+    after_newline = tokenizer.encode("\na", add_special_tokens=False)
+    return after_newline[: len(newline)] == newline and after_newline[len(newline) :] != alone
+
+
 # Content for the rendered probe conversation: plain words no template rewrites (some strip whitespace).
 _PROBE_QUESTION = "Say the probe word."
 _PROBE_ANSWER = "probe"
@@ -89,8 +126,8 @@ class PromptFormat:
         end = rendered.rfind(marker)
         if start < len(_PROBE_ANSWER) or end < start:
             raise ValueError(f"the chat template of {self.tokenizer.name_or_path!r} does not render follow-up turns")
-        encode = functools.partial(self.tokenizer.encode, add_special_tokens=False)
-        return encode(rendered[start:end]), encode(rendered[end + len(marker) :])
+        before, after = encode_continuations(self.tokenizer, [rendered[start:end], rendered[end + len(marker) :]])
+        return before, after
 
     def decode_context(self, ids: Sequence[int]) -> str:
         """Prompt ids and the tokens after them as one string, what a text-reading agent sees.

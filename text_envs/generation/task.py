@@ -16,7 +16,7 @@ from gymnasium import spaces
 from transformers import PreTrainedTokenizerBase
 
 from text_envs.defaults import DEFAULT_PROMPTS_TRAIN
-from text_envs.generation.prompt_format import PromptFormat
+from text_envs.generation.prompt_format import PromptFormat, encode_continuations
 from text_envs.generation.prompts import DEFAULT_PROMPT_KEY, load_prompts
 from text_envs.generation.text_space import UnicodeText
 from text_envs.lm import load_tokenizer
@@ -124,7 +124,7 @@ class GenerationTask:
             if not 0 <= token < self.vocab_size:
                 raise ValueError(f"stop token id {token} is outside the vocabulary (size {self.vocab_size})")
             return int(token)
-        ids = self.tokenizer.encode(token, add_special_tokens=False)
+        (ids,) = encode_continuations(self.tokenizer, [token])  # as the token reads inside a completion
         if len(ids) != 1:
             raise ValueError(f"stop token {token!r} is {len(ids)} tokens {ids}; give a single token or its id")
         return ids[0]

@@ -14,7 +14,7 @@ from transformers import PreTrainedTokenizerBase
 
 from text_envs.actions import check_discrete_action
 from text_envs.agent_protocol import Agent
-from text_envs.generation.prompt_format import PromptFormat
+from text_envs.generation.prompt_format import PromptFormat, encode_continuations
 from text_envs.generation.task import OBSERVATION_MODES
 from text_envs.generation.text_space import UnicodeText
 from text_envs.lm import load_tokenizer
@@ -93,21 +93,21 @@ class PromptTable:
     ``prompts[state]``: the first turn's prompt (:func:`prompt_text` in the format). A game context's
     later turns add :meth:`continuation` after the agent's tokens: the format's closing of the agent's
     turn and opening of a new prompt (:meth:`PromptFormat.follow_up_wrapping`), the opponent's reply
-    (:func:`opponent_move_text`) and the new position's :func:`board_text`, tokenized piece by piece,
-    so that the longest context is known exactly without rendering every game.
+    (:func:`opponent_move_text`) and the new position's :func:`board_text`, tokenized piece by piece as
+    text inside a context (:func:`~text_envs.generation.prompt_format.encode_continuations`), so that
+    the longest context is known exactly without rendering every game.
     """
 
     def __init__(self, prompt_format: PromptFormat):
         self.prompt_format = prompt_format
         encoded = prompt_format.encode([prompt_text(int(s)) for s in PROMPT_STATES])
         self.prompts = {int(s): np.asarray(ids, dtype=np.int64) for s, ids in zip(PROMPT_STATES, encoded, strict=True)}
-        tokenizer = prompt_format.tokenizer
         before, after = prompt_format.follow_up_wrapping()
         self._before, self._after = np.asarray(before, dtype=np.int64), np.asarray(after, dtype=np.int64)
         moves = [opponent_move_text(cell, prompt_format.name) for cell in range(rules.NUM_CELLS)]
-        move_ids = tokenizer(moves, add_special_tokens=False)["input_ids"]
+        move_ids = encode_continuations(prompt_format.tokenizer, moves)
         self._moves = [np.asarray(ids, dtype=np.int64) for ids in move_ids]
-        boards = tokenizer([board_text(int(s)) for s in PROMPT_STATES], add_special_tokens=False)["input_ids"]
+        boards = encode_continuations(prompt_format.tokenizer, [board_text(int(s)) for s in PROMPT_STATES])
         self._boards = {int(s): np.asarray(ids, dtype=np.int64) for s, ids in zip(PROMPT_STATES, boards, strict=True)}
         self.longest_prompt = max(len(ids) for ids in self.prompts.values())
         self.longest_continuation = (
