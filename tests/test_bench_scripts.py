@@ -105,22 +105,20 @@ def test_game_window_model_is_the_embedded_lm_on_its_first_128_positions(tmp_pat
         assert extended(torch.arange(3, 403)[None]).logits.shape[1] == 400  # a whole game, past the embedded 128
 
 
-def test_bench_tictactoe_lm_runs_both_trainers_on_one_warm_start(tmp_path):
+def test_bench_tictactoe_lm_runs_interleaved_pairs_from_one_warm_start(tmp_path):
     import bench_tictactoe_lm
 
     args = bench_tictactoe_lm.Args(
-        warm_start_games=4, warm_start_epochs=1, rl_games=16, eval_games=4, output_dir=str(tmp_path / "run")
+        warm_start_games=4, warm_start_epochs=1, rl_games=16, pairs=2, eval_games=4, output_dir=str(tmp_path / "run")
     )
     result = bench_tictactoe_lm.main(args)
     figures = result["figures"]
     assert list(figures) == ["warm start", "textppo", "sb3-ppo"]
     assert all(row["games"] == 4 for row in figures.values())
-    assert (
-        result["ratio_textppo_over_sb3"]
-        == figures["textppo"]["games_per_second"] / figures["sb3-ppo"]["games_per_second"]
-    )
-    for algo in ("textppo", "sb3-ppo"):  # each started from the one warm-started folder and saved its own
-        assert (tmp_path / "run" / algo / "rl" / "config.json").exists()
-        assert json.loads((tmp_path / "run" / algo / "results.json").read_text())["config"]["model"].endswith(
-            "warm_start"
-        )
+    per_pair = result["ratio_textppo_over_sb3_per_pair"]
+    assert len(per_pair) == 2 and result["ratio_textppo_over_sb3"] == statistics.median(per_pair)
+    for algo in ("textppo", "sb3-ppo"):  # each trial started from the one warm-started folder and saved its own
+        for pair in (0, 1):
+            results = json.loads((tmp_path / "run" / f"{algo}_pair{pair}" / "results.json").read_text())
+            assert results["config"]["model"].endswith("warm_start") and results["config"]["seed"] == pair
+            assert (tmp_path / "run" / f"{algo}_pair{pair}" / "rl" / "config.json").exists()
