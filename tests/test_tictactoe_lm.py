@@ -14,7 +14,7 @@ from text_envs_agents.llm import rollout
 from text_envs_agents.llm.game_rollout import AgentPlayer, LMPlayer, play_games, sample_games
 from text_envs_agents.llm.rollout import sequence_logprobs
 from text_envs_agents.tictactoe_lm.training import TicTacToeLMConfig, train_tictactoe_lm
-from text_envs_agents.tictactoe_lm.warm_start import minimax_demonstrations
+from text_envs_agents.tictactoe_lm.warm_start import imitate, minimax_demonstrations
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 RL_GAMES = 6000
@@ -191,6 +191,25 @@ def test_warm_start_data_is_the_minimax_agents_moves(context):
             assert rules.OPTIMAL_MOVES[board, move], (board, move)
             checked += 1
     assert checked >= 16 * 3  # every game has at least three agent moves
+
+
+def test_a_bf16_warm_start_learns_as_the_float32_one_does():
+    batch = minimax_demonstrations(16, seed=0, context="game")
+    losses = {}
+    for precision in ("no", "bf16"):
+        torch.manual_seed(0)
+        losses[precision] = imitate(game_model(), batch, epochs=3, minibatch_size=8, mixed_precision=precision)
+    assert losses["bf16"] != losses["no"]  # the forwards did run in bf16
+    np.testing.assert_allclose(losses["bf16"], losses["no"], rtol=0.05)
+    assert losses["bf16"][-1] < losses["bf16"][0]
+
+
+def test_mixed_precision_is_checked():
+    batch = minimax_demonstrations(2, seed=0, context="game")
+    with pytest.raises(ValueError, match="mixed_precision"):
+        imitate(game_model(), batch, mixed_precision="fp16")
+    with pytest.raises(ValueError, match="mixed_precision"):
+        train_tictactoe_lm(TicTacToeLMConfig(mixed_precision="bf16", algo="sb3-ppo"), "unused")
 
 
 def test_gae_skips_untrained_tokens():

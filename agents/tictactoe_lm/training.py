@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from text_envs.durable import write_atomic
+from text_envs_agents.text_ppo.config import MixedPrecision
 
 Stage = Literal["zero-shot", "warm start", "warm start + RL"]
 
@@ -46,6 +47,10 @@ class TicTacToeLMConfig:
     """tokens a turn may take before a turn without a digit is illegal (the env's argument)"""
     lora_r: int = 0
     """LoRA rank of both stages (0: every weight trains)"""
+    mixed_precision: MixedPrecision = "no"
+    """``"bf16"``: the warm start's and textppo's forwards under bf16 autocast over float32 weights
+    (:attr:`~text_envs_agents.TextPPOConfig.mixed_precision`); sb3-ppo's policy has no such mode, and the
+    evaluations run in the weights' dtype either way"""
     warm_start_games: int = 2000
     """minimax games (vs the training opponent, alternating sides) to imitate; 0 skips the warm start"""
     warm_start_epochs: int = 2
@@ -129,6 +134,7 @@ def train_tictactoe_lm(config: TicTacToeLMConfig, output_dir: str | Path) -> lis
             config.warm_start_minibatch,
             config.seed,
             on_minibatch=lambda step, loss: writer.add_scalar("warm_start/loss", loss, step),
+            mixed_precision=config.mixed_precision,
         )
         print(f"warm start: {len(demonstrations.prompts)} rows, loss per epoch {[round(x, 3) for x in losses]}")
         if config.lora_r:
@@ -153,6 +159,8 @@ def _check(config: TicTacToeLMConfig) -> None:
         raise ValueError("algo='textppo' trains on whole games: set context='game'")
     if config.context == "game" and config.model is None:
         raise ValueError("context='game': the embedded LM's 128 positions hold one turn, not a game; set model")
+    if config.mixed_precision == "bf16" and config.algo == "sb3-ppo" and config.rl_games:
+        raise ValueError("mixed_precision='bf16' is for the warm start and textppo: set algo='textppo' or rl_games=0")
     for name in ("warm_start_games", "rl_games", "lora_r"):
         if getattr(config, name) < 0:
             raise ValueError(f"{name} must be non-negative, got {getattr(config, name)}")
@@ -216,6 +224,7 @@ def _textppo(model: Any, config: TicTacToeLMConfig, train_kwargs: dict[str, Any]
         ppo_epochs=config.ppo_epochs,
         minibatch_size=min(config.n_envs, config.ppo_minibatch),
         lora=_lora(config) if config.lora_r else None,
+        mixed_precision=config.mixed_precision,
         seed=config.seed,
     )
     trainer = TextPPO(env, model, ppo_config, tensorboard_log=output / "tensorboard", sample_log_interval=None)

@@ -21,6 +21,7 @@ from text_envs.tictactoe.text_env import TicTacToeTextVectorEnv
 from text_envs_agents.llm.game_rollout import AgentPlayer, play_games
 from text_envs_agents.llm.rollout import RolloutBatch, completion_outputs
 from text_envs_agents.minimax_agent import MinimaxAgent
+from text_envs_agents.text_ppo.config import MIXED_PRECISION, MixedPrecision
 from text_envs_agents.text_tictactoe_agent import TextTicTacToeAgent
 
 
@@ -84,13 +85,18 @@ def imitate(
     minibatch_size: int = 32,
     seed: int = 0,
     on_minibatch: Callable[[int, float], None] | None = None,
+    mixed_precision: MixedPrecision = "no",
 ) -> list[float]:
     """Behaviour cloning: ``epochs`` passes of cross-entropy on the demonstrations' trained tokens (the moves).
 
     AdamW over ``model``'s trainable parameters (its LoRA adapters, if it has them), shuffled minibatches
-    of rows, gradient norm clipped at 1; dropout stays off, as in TextPPO. ``on_minibatch(step, loss)``
-    sees every minibatch's loss (nats per move). Returns each epoch's mean loss.
+    of rows, gradient norm clipped at 1; dropout stays off, as in TextPPO. ``mixed_precision="bf16"`` runs
+    the forwards under bf16 autocast over the float32 weights, as
+    :attr:`~text_envs_agents.TextPPOConfig.mixed_precision` does (the loss in float32).
+    ``on_minibatch(step, loss)`` sees every minibatch's loss (nats per move). Returns each epoch's mean loss.
     """
+    if mixed_precision not in MIXED_PRECISION:
+        raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {mixed_precision!r}")
     device = next(model.parameters()).device
     batch = demonstrations.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -104,7 +110,8 @@ def imitate(
         for start in range(0, len(order), minibatch_size):
             rows = order[start : start + minibatch_size].sort().values
             sub = batch.select(rows)
-            logits, _ = completion_outputs(model, sub)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed_precision == "bf16"):
+                logits, _ = completion_outputs(model, sub)
             log_probs = torch.log_softmax(logits.float(), dim=-1).gather(-1, sub.completion_ids.unsqueeze(-1))
             mask = sub.completion_mask.float()
             loss = -(log_probs.squeeze(-1) * mask).sum() / mask.sum()
