@@ -194,22 +194,30 @@ def test_warm_start_data_is_the_minimax_agents_moves(context):
 
 
 def test_a_bf16_warm_start_learns_as_the_float32_one_does():
+    """Autocast over float32 weights: the losses differ from float32's by bf16 rounding only (measured ~1e-4
+    relative, against a ~9% fall over the three epochs), and the weights stay float32."""
     batch = minimax_demonstrations(16, seed=0, context="game")
-    losses = {}
+    losses, models = {}, {}
     for precision in ("no", "bf16"):
-        torch.manual_seed(0)
-        losses[precision] = imitate(game_model(), batch, epochs=3, minibatch_size=8, mixed_precision=precision)
+        models[precision] = game_model()
+        losses[precision] = imitate(models[precision], batch, epochs=3, minibatch_size=8, mixed_precision=precision)
     assert losses["bf16"] != losses["no"]  # the forwards did run in bf16
-    np.testing.assert_allclose(losses["bf16"], losses["no"], rtol=0.05)
-    assert losses["bf16"][-1] < losses["bf16"][0]
+    np.testing.assert_allclose(losses["bf16"], losses["no"], rtol=2e-3)
+    assert losses["bf16"][-1] < 0.95 * losses["bf16"][0]
+    assert {p.dtype for p in models["bf16"].parameters()} == {torch.float32}
 
 
-def test_mixed_precision_is_checked():
+def test_mixed_precision_is_checked(tmp_path):
     batch = minimax_demonstrations(2, seed=0, context="game")
     with pytest.raises(ValueError, match="mixed_precision"):
         imitate(game_model(), batch, mixed_precision="fp16")
-    with pytest.raises(ValueError, match="mixed_precision"):
-        train_tictactoe_lm(TicTacToeLMConfig(mixed_precision="bf16", algo="sb3-ppo"), "unused")
+    with pytest.raises(ValueError, match="float32 master weights"):
+        imitate(game_model().to(torch.bfloat16), batch, mixed_precision="bf16")
+    for precision, algo in (("fp16", "textppo"), ("bf16", "sb3-ppo")):
+        config = TicTacToeLMConfig(model="unused", context="game", algo=algo, mixed_precision=precision)
+        with pytest.raises(ValueError, match="mixed_precision"):
+            train_tictactoe_lm(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # refused before anything was loaded or written
 
 
 def test_gae_skips_untrained_tokens():

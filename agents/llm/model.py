@@ -1,5 +1,5 @@
-"""A trainable policy LM: LoRA adapters on a causal LM, the zero-initialised value head beside it, and
-gradient checkpointing for a policy kept in eval mode.
+"""A trainable policy LM: LoRA adapters on a causal LM, the zero-initialised value head beside it, gradient
+checkpointing for a policy kept in eval mode, and the check that bf16 autocast trains float32 weights.
 
 Every LM policy (stable-baselines3's :class:`~text_envs_agents.sb3.LMActorCriticPolicy`,
 :class:`~text_envs_agents.text_ppo.TextPPO`, RLlib's :class:`~text_envs_agents.rllib.CausalLMTorchRLModule`)
@@ -100,3 +100,19 @@ def check_token_spaces(observation_space: spaces.Space, action_space: spaces.Spa
             "(Dict(input_ids, attention_mask) observations, Discrete token actions); got "
             f"{observation_space} and {action_space}"
         )
+
+
+def check_mixed_precision(model: nn.Module, mixed_precision: str, device: torch.device) -> None:
+    """Refuse mixed precision over weights that are not float32, or on a GPU without bf16."""
+    if mixed_precision != "bf16":
+        return
+    dtypes = sorted({str(p.dtype) for p in model.parameters() if p.is_floating_point()})
+    if dtypes != ["torch.float32"]:
+        raise ValueError(
+            f"mixed_precision='bf16' keeps float32 master weights, but the model's parameters are {dtypes}: "
+            "load it in float32, or set mixed_precision='no' to train it in its own dtype"
+        )
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            if not torch.cuda.is_bf16_supported():
+                raise ValueError(f"mixed_precision='bf16': the GPU at {device} does not support bfloat16")

@@ -104,7 +104,13 @@ from text_envs.shaping import (
 from text_envs.tictactoe.text_env import TicTacToeTextVectorEnv
 from text_envs_agents.llm.evaluation import evaluate_lm
 from text_envs_agents.llm.gpt2_decoding import fuse_gelu_activations
-from text_envs_agents.llm.model import checkpointing, enable_gradient_checkpointing, value_head, with_lora
+from text_envs_agents.llm.model import (
+    check_mixed_precision,
+    checkpointing,
+    enable_gradient_checkpointing,
+    value_head,
+    with_lora,
+)
 from text_envs_agents.llm.rollout import RolloutBatch, completion_outputs, sequence_logprobs
 from text_envs_agents.llm.sampling import next_tokens, sample_completions
 from text_envs_agents.text_ppo.callbacks import Callbacks
@@ -202,7 +208,7 @@ class TextPPO:
         fuse_gelu_activations(base)
         check_vocabulary(base, self.episodes.vocab_size, "the policy model")
         self.episodes.check_model(base)
-        _check_precision(base, self.config.mixed_precision, self.device)
+        check_mixed_precision(base, self.config.mixed_precision, self.device)
         base.to(self.device)
         if self.config.lora is not None:
             base = with_lora(base, self.config.lora)
@@ -833,22 +839,6 @@ class TextPPO:
 
 _KL_FIELDS = ("kl_coef", "adaptive_kl", "target_kl", "kl_horizon")
 _LOGGING_ARGUMENTS = ("tensorboard_log", "report_to", "wandb_project")
-
-
-def _check_precision(model: nn.Module, mixed_precision: str, device: torch.device) -> None:
-    """Refuse mixed precision over weights that are not float32, or on a GPU without bf16."""
-    if mixed_precision != "bf16":
-        return
-    dtypes = sorted({str(p.dtype) for p in model.parameters() if p.is_floating_point()})
-    if dtypes != ["torch.float32"]:
-        raise ValueError(
-            f"mixed_precision='bf16' keeps float32 master weights, but the policy model's parameters are {dtypes}: "
-            "load it in float32, or set mixed_precision='no' to train it in its own dtype"
-        )
-    if device.type == "cuda":
-        with torch.cuda.device(device):
-            if not torch.cuda.is_bf16_supported():
-                raise ValueError(f"mixed_precision='bf16': the GPU at {device} does not support bfloat16")
 
 
 def _extra_shaping(trainer: TextPPO) -> list[str]:

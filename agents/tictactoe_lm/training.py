@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from text_envs.durable import write_atomic
-from text_envs_agents.text_ppo.config import MixedPrecision
+from text_envs_agents.text_ppo.config import MIXED_PRECISION, MixedPrecision
 
 Stage = Literal["zero-shot", "warm start", "warm start + RL"]
 
@@ -49,8 +49,8 @@ class TicTacToeLMConfig:
     """LoRA rank of both stages (0: every weight trains)"""
     mixed_precision: MixedPrecision = "no"
     """``"bf16"``: the warm start's and textppo's forwards under bf16 autocast over float32 weights
-    (:attr:`~text_envs_agents.TextPPOConfig.mixed_precision`); sb3-ppo's policy has no such mode, and the
-    evaluations run in the weights' dtype either way"""
+    (:attr:`~text_envs_agents.TextPPOConfig.mixed_precision`); sb3-ppo's policy has no such mode, so an
+    sb3-ppo RL stage refuses it; the evaluations run in the weights' dtype either way"""
     warm_start_games: int = 2000
     """minimax games (vs the training opponent, alternating sides) to imitate; 0 skips the warm start"""
     warm_start_epochs: int = 2
@@ -159,6 +159,8 @@ def _check(config: TicTacToeLMConfig) -> None:
         raise ValueError("algo='textppo' trains on whole games: set context='game'")
     if config.context == "game" and config.model is None:
         raise ValueError("context='game': the embedded LM's 128 positions hold one turn, not a game; set model")
+    if config.mixed_precision not in MIXED_PRECISION:
+        raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {config.mixed_precision!r}")
     if config.mixed_precision == "bf16" and config.algo == "sb3-ppo" and config.rl_games:
         raise ValueError("mixed_precision='bf16' is for the warm start and textppo: set algo='textppo' or rl_games=0")
     for name in ("warm_start_games", "rl_games", "lora_r"):

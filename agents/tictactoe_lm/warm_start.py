@@ -19,6 +19,7 @@ from torch import nn
 
 from text_envs.tictactoe.text_env import TicTacToeTextVectorEnv
 from text_envs_agents.llm.game_rollout import AgentPlayer, play_games
+from text_envs_agents.llm.model import check_mixed_precision
 from text_envs_agents.llm.rollout import RolloutBatch, completion_outputs
 from text_envs_agents.minimax_agent import MinimaxAgent
 from text_envs_agents.text_ppo.config import MIXED_PRECISION, MixedPrecision
@@ -98,6 +99,7 @@ def imitate(
     if mixed_precision not in MIXED_PRECISION:
         raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {mixed_precision!r}")
     device = next(model.parameters()).device
+    check_mixed_precision(model, mixed_precision, device)
     batch = demonstrations.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=learning_rate)
