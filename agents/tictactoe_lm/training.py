@@ -53,6 +53,9 @@ class TicTacToeLMConfig:
     sb3-ppo RL stage refuses it; the evaluations run in the weights' dtype either way"""
     warm_start_games: int = 2000
     """minimax games (vs the training opponent, alternating sides) to imitate; 0 skips the warm start"""
+    warm_start_deterministic: bool = False
+    """the minimax agent breaks ties among its optimal moves by the lowest cell instead of at random: one
+    answer per position, imitated to a policy whose sampled moves are close to its greedy ones"""
     warm_start_epochs: int = 2
     warm_start_learning_rate: float = 1e-3
     warm_start_minibatch: int = 32
@@ -121,7 +124,9 @@ def train_tictactoe_lm(config: TicTacToeLMConfig, output_dir: str | Path) -> lis
         finish("zero-shot", 0.0)
     if config.warm_start_games:
         start = time.perf_counter()
-        demonstrations = minimax_demonstrations(config.warm_start_games, config.seed, **train_kwargs)
+        demonstrations = minimax_demonstrations(
+            config.warm_start_games, config.seed, config.warm_start_deterministic, **train_kwargs
+        )
         if config.lora_r:
             from text_envs_agents.llm.model import with_lora
 

@@ -26,10 +26,13 @@ from text_envs_agents.text_ppo.config import MIXED_PRECISION, MixedPrecision
 from text_envs_agents.text_tictactoe_agent import TextTicTacToeAgent
 
 
-def minimax_demonstrations(games: int, seed: int = 0, **env_kwargs: Any) -> RolloutBatch:
-    """``games`` games of the minimax agent (ties broken at random by its ``seed``) on TicTacToeText-v0.
+def minimax_demonstrations(games: int, seed: int = 0, deterministic: bool = False, **env_kwargs: Any) -> RolloutBatch:
+    """``games`` games of the minimax agent on TicTacToeText-v0.
 
-    ``env_kwargs`` go to :class:`~text_envs.TicTacToeTextEnv` (``tokenizer``, ``prompt_format``,
+    Among its optimal moves the agent picks at random (by its ``seed``), or with ``deterministic=True`` the
+    lowest cell (:class:`~text_envs_agents.MinimaxAgent`): one answer per position, which a model imitates to
+    a low-entropy policy whose sampled moves are close to its greedy ones (the opponent's moves still vary
+    the games). ``env_kwargs`` go to :class:`~text_envs.TicTacToeTextEnv` (``tokenizer``, ``prompt_format``,
     ``opponent``, ``context``, ...; ``agent_first`` defaults to alternating). With ``context="game"`` a
     row is a whole game (the agent's moves trained, the rest masked, as TextPPO's rows); with
     ``context="turn"`` a row is one turn: its prompt, then the move's token.
@@ -39,19 +42,21 @@ def minimax_demonstrations(games: int, seed: int = 0, **env_kwargs: Any) -> Roll
     seeds = np.random.SeedSequence([seed, games]).generate_state(games).tolist()
     try:
         if env.context == "game":
-            return play_games(env, AgentPlayer(agent, deterministic=False), seeds).batch
-        return _turn_rows(env, agent, seeds)
+            return play_games(env, AgentPlayer(agent, deterministic), seeds).batch
+        return _turn_rows(env, agent, seeds, deterministic)
     finally:
         env.close()
 
 
-def _turn_rows(env: TicTacToeTextVectorEnv, agent: TextTicTacToeAgent, seeds: list[int]) -> RolloutBatch:
+def _turn_rows(
+    env: TicTacToeTextVectorEnv, agent: TextTicTacToeAgent, seeds: list[int], deterministic: bool
+) -> RolloutBatch:
     """Every turn of one game per env as its own row: the turn's context, then the agent's one-token move."""
     observations, _ = env.reset(seed=seeds)
     running = np.ones(env.num_envs, dtype=bool)
     contexts, moves = [], []
     while running.any():
-        tokens, _ = agent.predict(observations, deterministic=False)
+        tokens, _ = agent.predict(observations, deterministic=deterministic)
         for i in np.flatnonzero(running):
             contexts.append(observations["input_ids"][i][observations["attention_mask"][i] == 1])
             moves.append(int(tokens[i]))
