@@ -333,7 +333,9 @@ def reads_packed_sequences(model: nn.Module) -> bool:
                 position_ids=torch.tensor([[0, 1, 2, 0, 1]], device=device),
                 use_cache=False,
             )
-        _PACKING_SUPPORT[key] = torch.allclose(packed.logits[0, 3:], alone, atol=1e-4)
+        # Float noise only: real logits (about 20 in SmolLM2) differ by ~1e-4 between the two kernels on some CPUs,
+        # while a mask that lets the second sequence see the first moves them by whole units.
+        _PACKING_SUPPORT[key] = torch.allclose(packed.logits[0, 3:], alone, atol=1e-3)
     return _PACKING_SUPPORT[key]
 
 
