@@ -60,6 +60,25 @@ def test_mixed_precision_is_checked_naming_the_field():
         TextPPO(make_env(), tiny_llama().to(torch.bfloat16), TextPPOConfig(mixed_precision="bf16"))
 
 
+def test_bf16_on_a_cpu_without_native_bf16_warns_and_on_one_with_it_does_not(monkeypatch):
+    import warnings
+
+    from text_envs_agents.llm import model as llm_model
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(llm_model, "CPU_BF16_CHECKS", ("_no_such_probe",))
+    assert not llm_model.native_bf16(cpu)
+    with pytest.warns(UserWarning, match="does not compute in bfloat16 natively"):
+        TextPPO(make_env(), tiny_llama(), TextPPOConfig(mixed_precision="bf16"), device="cpu")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setattr(llm_model, "CPU_BF16_CHECKS", ("_is_avx512_bf16_supported",))
+    assert llm_model.native_bf16(cpu)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        TextPPO(make_env(), tiny_llama(), TextPPOConfig(mixed_precision="bf16"), device="cpu")
+        TextPPO(make_env(), tiny_llama(), TextPPOConfig(mixed_precision="no"), device="cpu")
+
+
 def test_bf16_mixed_precision_runs_forwards_in_bf16_over_float32_weights_and_optimizer_state():
     ppo = TextPPO(
         make_env(), tiny_llama(), TextPPOConfig(seed=1, ppo_epochs=2, minibatch_size=2, mixed_precision="bf16")

@@ -8,6 +8,7 @@ builds its adapters and critic here.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -102,8 +103,24 @@ def check_token_spaces(observation_space: spaces.Space, action_space: spaces.Spa
         )
 
 
+CPU_BF16_CHECKS = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+"""``torch.cpu``'s probes of the instructions that run bfloat16 at speed."""
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively: a GPU that supports it without emulation, or a CPU with
+    AVX-512 BF16 or AMX. Elsewhere bf16 autocast still runs, emulated or through slow CPU fallback kernels."""
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "cpu":
+        return any(getattr(torch.cpu, check, lambda: False)() for check in CPU_BF16_CHECKS)
+    return False
+
+
 def check_mixed_precision(model: nn.Module, mixed_precision: str, device: torch.device) -> None:
-    """Refuse mixed precision over weights that are not float32, or on a GPU without bf16."""
+    """Refuse mixed precision over weights that are not float32, or on a GPU without bf16; warn where bf16 is not
+    native (:func:`native_bf16`), where it runs but slowly."""
     if mixed_precision != "bf16":
         return
     dtypes = sorted({str(p.dtype) for p in model.parameters() if p.is_floating_point()})
@@ -116,3 +133,10 @@ def check_mixed_precision(model: nn.Module, mixed_precision: str, device: torch.
         with torch.cuda.device(device):
             if not torch.cuda.is_bf16_supported():
                 raise ValueError(f"mixed_precision='bf16': the GPU at {device} does not support bfloat16")
+    if not native_bf16(device):
+        warnings.warn(
+            f"mixed_precision='bf16' on {device}, which does not compute in bfloat16 natively (a CPU without "
+            "AVX-512 BF16 or AMX, or a GPU that emulates it): autocast can be many times slower than float32 "
+            "there; set mixed_precision='no'",
+            stacklevel=3,
+        )

@@ -46,7 +46,8 @@ class TextPPOConfig:
     The old policy's log-probs and values are then recomputed with one teacher-forced forward per
     iteration instead of taken from the rollout: the KV-cached and teacher-forced bf16 paths round
     differently (~1e-2), which would bias the first pass's PPO ratio away from 1. bf16, not fp16: it
-    needs no loss scaling, and CPUs run bf16 autocast too. The model must be in float32."""
+    needs no loss scaling, and CPUs run bf16 autocast too, at speed only with AVX-512 BF16 or AMX
+    (:func:`~text_envs_agents.llm.model.native_bf16`; elsewhere it warns). The model must be in float32."""
     gradient_checkpointing: bool = False
     """recompute each decoder layer's activations in the backward pass instead of keeping them
     (Hugging Face's ``gradient_checkpointing_enable``, non-reentrant): less memory for one more forward
