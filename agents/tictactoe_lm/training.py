@@ -100,12 +100,7 @@ def train_tictactoe_lm(config: TicTacToeLMConfig, output_dir: str | Path) -> lis
     _check(config)
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    env_kwargs = {
-        "tokenizer": config.model,
-        "prompt_format": config.prompt_format,
-        "context": config.context,
-        "max_move_tokens": config.max_move_tokens,
-    }
+    env_kwargs = lm_env_kwargs(config)
     train_kwargs = {**env_kwargs, "opponent": config.opponent, "opponent_epsilon": config.opponent_epsilon}
     writer = _summary_writer(output / "tensorboard")
     torch.manual_seed(config.seed)
@@ -157,6 +152,17 @@ def train_tictactoe_lm(config: TicTacToeLMConfig, output_dir: str | Path) -> lis
         finish("warm start + RL", time.perf_counter() - start)
     writer.close()
     return stages
+
+
+def lm_env_kwargs(config: TicTacToeLMConfig) -> dict[str, Any]:
+    """The TicTacToeText-v0 arguments of the LM's own prompts (tokenizer, format, context, move length), which every
+    stage's games and every evaluation of the trained LM use."""
+    return {
+        "tokenizer": config.model,
+        "prompt_format": config.prompt_format,
+        "context": config.context,
+        "max_move_tokens": config.max_move_tokens,
+    }
 
 
 def _check(config: TicTacToeLMConfig) -> None:
