@@ -1,13 +1,14 @@
 """Stock stable-baselines3 PPO against multi-turn TextPPO on TicTacToeText-v0 whole games, on the same budget.
 
     python scripts/bench_tictactoe_lm.py [--model PATH] [--warm-start-games 1000] [--warm-start-epochs 4]
-                                         [--rl-games 1000] [--pairs 3]
+                                         [--warm-start-deterministic] [--rl-games 1000] [--pairs 3]
                                          [--textppo-learning-rate 1e-4] [--sb3-learning-rate 1e-4]
                                          [--threads 1] [--seed 0] [--output-dir runs/bench_tictactoe_lm]
 
 One process, through ``text-envs-train-tictactoe-lm``'s own stages
 (:func:`~text_envs_agents.tictactoe_lm.training.train_tictactoe_lm`, ``context="game"``): the model imitates
-``--warm-start-games`` minimax games (``--warm-start-epochs`` passes); then each trainer starts from that
+``--warm-start-games`` minimax games (``--warm-start-epochs`` passes; ties among optimal moves broken at random, or
+by the lowest cell with ``--warm-start-deterministic``); then each trainer starts from that
 warm-started folder and plays ``--rl-games`` RL games against the random opponent (16 envs): ``textppo``
 (one KV cache per game while sampling, one teacher-forced forward per game per update) and ``sb3-ppo``
 (SB3's PPO with ``LMActorCriticPolicy``: a forward over the whole context per token sampled and per token
@@ -52,6 +53,7 @@ class Args:
     lora_r: int = 0
     warm_start_games: int = 1000
     warm_start_epochs: int = 4
+    warm_start_deterministic: bool = False
     rl_games: int = 1000
     pairs: int = 3
     """interleaved (TextPPO, SB3 PPO) training pairs, each from the one warm start"""
@@ -89,6 +91,7 @@ def main(args: Args) -> dict:
         lora_r=args.lora_r,
         warm_start_games=args.warm_start_games,
         warm_start_epochs=args.warm_start_epochs,
+        warm_start_deterministic=args.warm_start_deterministic,
         rl_games=0,
         eval_games=args.eval_games,
         eval_opponents=("random",),
