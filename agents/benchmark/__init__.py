@@ -51,10 +51,10 @@ a policy-gradient run alone would not see one rewarded move within minutes: lm-w
 the minimax agent's moves (``budget`` games, 4 epochs) and then trains with stock SB3 PPO for ``budget`` games
 against the random opponent, as ``text-envs-train-tictactoe-lm`` does, per seed; it is scored sampled at
 temperature 1 (default-lm greedy). smollm2-warm-start-textppo is SmolLM2-135M-Instruct trained per seed by the
-README's 30-minute recipe (chat prompts, whole games in the context, LoRA r 16, bf16 autocast where the device
-computes in bf16, float32 elsewhere) at a smaller default budget: ``budget`` (256) games of the minimax agent
-breaking ties by the lowest cell (one epoch), then ``budget // 4`` games of multi-turn TextPPO against random,
-scored sampled at temperature 1.
+recipe of the README's "An LLM that learns Tic-Tac-Toe" (chat prompts, whole games in the context, LoRA r 16,
+bf16 autocast where the device computes in bf16, float32 elsewhere) at a smaller default budget: ``budget``
+(256) games of the minimax agent breaking ties by the lowest cell (one epoch), then ``budget // 4`` games of
+multi-turn TextPPO against random, scored sampled at temperature 1.
 
 ## Metrics
 Every cell has one primary ``score`` and its env's other columns (:data:`registry.ENVS`):

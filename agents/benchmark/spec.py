@@ -140,11 +140,10 @@ class BenchmarkSpec:
         """
         cells, skipped = [], []
         if self.agents is None:
-            agents = [name for name, info in AGENTS.items() if any(info.fits(env_id) for env_id in self.envs)]
-            skipped += [
-                f"leaving out {name}: it needs {AGENTS[name].missing}" for name in agents if AGENTS[name].missing
-            ]
-            agents = [name for name in agents if not AGENTS[name].missing]
+            fitting_agents = [name for name, info in AGENTS.items() if any(info.fits(env_id) for env_id in self.envs)]
+            missing = {name: AGENTS[name].missing for name in fitting_agents}
+            skipped += [f"leaving out {name}: it needs {needs}" for name, needs in missing.items() if needs]
+            agents = [name for name in fitting_agents if not missing[name]]
         else:
             agents = list(self.agents)
         for agent in agents:
