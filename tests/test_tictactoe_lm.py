@@ -197,6 +197,26 @@ def test_warm_start_data_is_the_minimax_agents_moves(context, deterministic):
     assert (ties_broken_low == checked) == deterministic
 
 
+def test_distinct_warm_start_data_is_every_game_the_deterministic_teacher_can_play():
+    def teacher_games(state: int, agent_to_move: bool) -> int:
+        """Games from ``state``: the teacher's move (lowest optimal cell) against every reply."""
+        if rules.IS_TERMINAL[state]:
+            return 1
+        if agent_to_move:
+            return teacher_games(rules.play(state, min(rules.OPTIMAL_MOVE_LISTS[state])), False)
+        return sum(teacher_games(rules.play(state, move), True) for move in rules.LEGAL_MOVE_LISTS[state])
+
+    def rows(batch):
+        return [tuple(ids) for ids in torch.cat([batch.prompt_ids, batch.completion_ids], dim=1).tolist()]
+
+    kwargs = {"seed": 0, "deterministic": True, "context": "game", "agent_first": True}
+    sampled = minimax_demonstrations(3000, **kwargs)
+    distinct = minimax_demonstrations(3000, distinct=True, **kwargs)
+    assert len(set(rows(distinct))) == len(distinct.prompts) == teacher_games(rules.EMPTY_BOARD, True)
+    assert set(rows(distinct)) == set(rows(sampled))  # the same games, each once
+    assert len(sampled.prompts) == 3000
+
+
 def test_a_bf16_warm_start_learns_as_the_float32_one_does():
     """Autocast over float32 weights: the losses differ from float32's by bf16 rounding only (measured ~1e-4
     relative, against a ~9% fall over the three epochs), and the weights stay float32."""

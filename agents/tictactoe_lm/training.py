@@ -56,6 +56,10 @@ class TicTacToeLMConfig:
     warm_start_deterministic: bool = False
     """the minimax agent breaks ties among its optimal moves by the lowest cell instead of at random: one
     answer per position, imitated to a policy whose sampled moves are close to its greedy ones"""
+    warm_start_distinct: bool = False
+    """imitate each different game (or turn) of the ``warm_start_games`` once, each weighed alike: with the
+    deterministic teacher they repeat, and 20,000 games against random hold all 642
+    it can play (:func:`~text_envs_agents.tictactoe_lm.warm_start.minimax_demonstrations`)"""
     warm_start_epochs: int = 2
     warm_start_learning_rate: float = 1e-3
     warm_start_minibatch: int = 32
@@ -120,7 +124,11 @@ def train_tictactoe_lm(config: TicTacToeLMConfig, output_dir: str | Path) -> lis
     if config.warm_start_games:
         start = time.perf_counter()
         demonstrations = minimax_demonstrations(
-            config.warm_start_games, config.seed, config.warm_start_deterministic, **train_kwargs
+            config.warm_start_games,
+            config.seed,
+            config.warm_start_deterministic,
+            config.warm_start_distinct,
+            **train_kwargs,
         )
         if config.lora_r:
             from text_envs_agents.llm.model import with_lora

@@ -26,7 +26,9 @@ from text_envs_agents.text_ppo.config import MIXED_PRECISION, MixedPrecision
 from text_envs_agents.text_tictactoe_agent import TextTicTacToeAgent
 
 
-def minimax_demonstrations(games: int, seed: int = 0, deterministic: bool = False, **env_kwargs: Any) -> RolloutBatch:
+def minimax_demonstrations(
+    games: int, seed: int = 0, deterministic: bool = False, distinct: bool = False, **env_kwargs: Any
+) -> RolloutBatch:
     """``games`` games of the minimax agent on TicTacToeText-v0.
 
     Among its optimal moves the agent picks at random (by its ``seed``), or with ``deterministic=True`` the
@@ -36,16 +38,32 @@ def minimax_demonstrations(games: int, seed: int = 0, deterministic: bool = Fals
     ``opponent``, ``context``, ...; ``agent_first`` defaults to alternating). With ``context="game"`` a
     row is a whole game (the agent's moves trained, the rest masked, as TextPPO's rows); with
     ``context="turn"`` a row is one turn: its prompt, then the move's token.
+
+    ``distinct=True`` keeps each different row once (in the order first played), so imitation weighs every
+    game (or turn) alike instead of by how often the opponent led to it. The deterministic teacher can play
+    only 642 games against any opponent (73 as X, 569 as O), so enough sampled games against an opponent
+    that can make every move (random, or minimax with ``opponent_epsilon``) hold every one of them, and
+    the distinct rows are then the whole of what it would ever show.
     """
     env = TicTacToeTextVectorEnv(games, **{"agent_first": None, **env_kwargs})
     agent = TextTicTacToeAgent(MinimaxAgent(seed=seed), env.tokenizer)
     seeds = np.random.SeedSequence([seed, games]).generate_state(games).tolist()
     try:
         if env.context == "game":
-            return play_games(env, AgentPlayer(agent, deterministic), seeds).batch
-        return _turn_rows(env, agent, seeds, deterministic)
+            batch = play_games(env, AgentPlayer(agent, deterministic), seeds).batch
+        else:
+            batch = _turn_rows(env, agent, seeds, deterministic)
     finally:
         env.close()
+    return _distinct_rows(batch) if distinct else batch
+
+
+def _distinct_rows(batch: RolloutBatch) -> RolloutBatch:
+    """Each different row of ``batch`` once (its prompt and completion tokens), in first-seen order."""
+    first_seen: dict[tuple[int, ...], int] = {}
+    for row, tokens in enumerate(torch.cat([batch.prompt_ids, batch.completion_ids], dim=1).tolist()):
+        first_seen.setdefault(tuple(tokens), row)
+    return batch.select(torch.tensor(sorted(first_seen.values())))
 
 
 def _turn_rows(
