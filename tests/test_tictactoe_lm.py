@@ -288,8 +288,9 @@ def test_sb3_ppo_after_a_short_warm_start_cuts_the_illegal_moves(tmp_path):
 
     The run is seeded, but its outcome depends on the CPU's kernels (seed 0 at learning rate 3e-3: 88.5% -> 29.5% on
     an AVX2 machine, 88.5% -> 74.0% on an AVX-512 one), so the bound is set from the spread over seeds rather than
-    from one run: at 1e-3, seeds 0-6 on the AVX-512 machine and seed 0 with AVX2 kernels ended at 0.36-0.67 times
-    the rate before (mean 0.51), and 3 of those 8 halved it. A run that stops learning (0.84x) still fails."""
+    from one run: at 1e-3 (this config with ``seed=`` 0-6 on the AVX-512 machine, and seed 0 with
+    ``ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 DNNL_MAX_CPU_ISA=AVX2``) the runs ended at 0.36-0.67
+    times the rate before (mean 0.51), and 3 of those 8 halved it. A run that stops learning (0.84x) still fails."""
     tokenizer = character_tokenizer()
     model_folder = tmp_path / "tiny"
     tiny_causal_lm(GPT2Config, GPT2LMHeadModel, vocab_size=len(tokenizer), max_position_embeddings=256).save_pretrained(
