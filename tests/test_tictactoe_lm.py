@@ -280,17 +280,18 @@ def test_multi_turn_textppo_trains_only_the_agents_tokens():
     assert metrics["kl"] == pytest.approx(0.0, abs=1e-5)  # the first update's policy is the reference
 
 
-def test_sb3_ppo_after_a_short_warm_start_cuts_the_illegal_moves(tmp_path):
+def test_sb3_ppo_after_a_short_warm_start_halves_the_illegal_moves(tmp_path):
     """Stock SB3 PPO with LMActorCriticPolicy on TicTacToeText-v0, through text-envs-train-tictactoe-lm's pipeline:
     a tiny GPT-2 (one token per character, learned positions) imitates 200 minimax games once, then 6,000 games of
-    RL against the random opponent must cut its illegal-move rate by at least a quarter over the same 200 sampled
-    evaluation games.
+    RL against the random opponent must at least halve its illegal-move rate over the same 200 sampled evaluation
+    games.
 
-    The run is seeded, but its outcome depends on the CPU's kernels (seed 0 at learning rate 3e-3: 88.5% -> 29.5% on
-    an AVX2 machine, 88.5% -> 74.0% on an AVX-512 one), so the bound is set from the spread over seeds rather than
-    from one run: at 1e-3 (this config with ``seed=`` 0-6 on the AVX-512 machine, and seed 0 with
-    ``ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 DNNL_MAX_CPU_ISA=AVX2``) the runs ended at 0.36-0.67
-    times the rate before (mean 0.51), and 3 of those 8 halved it. A run that stops learning (0.84x) still fails."""
+    The discount is 0.5: at γ 1 a legal move is scored by the game's end, which a policy that is illegal most turns
+    still loses, so its advantage over an illegal move (-1 at once) is small and noisy, and the same run cut the
+    rate to only 0.36-0.67 times over seeds and CPU kernels. The run is seeded but its outcome depends on the CPU's
+    kernels; at γ 0.5 this config ended at 0.15-0.37 times the rate before (mean 0.24), with ``seed=`` 0-5 on an
+    AVX-512 machine and seed 0 with ``ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 DNNL_MAX_CPU_ISA=AVX2``
+    (0.30)."""
     tokenizer = character_tokenizer()
     model_folder = tmp_path / "tiny"
     tiny_causal_lm(GPT2Config, GPT2LMHeadModel, vocab_size=len(tokenizer), max_position_embeddings=256).save_pretrained(
@@ -309,6 +310,7 @@ def test_sb3_ppo_after_a_short_warm_start_cuts_the_illegal_moves(tmp_path):
         learning_rate=1e-3,
         sb3_n_steps=32,
         sb3_batch_size=64,
+        sb3_gamma=0.5,
         eval_games=200,
         eval_opponents=("random",),
         eval_greedy=False,
@@ -317,5 +319,5 @@ def test_sb3_ppo_after_a_short_warm_start_cuts_the_illegal_moves(tmp_path):
     warm_start, trained = train_tictactoe_lm(config, tmp_path / "run")
     before, after = warm_start.results["random, sampled"]["illegal"], trained.results["random, sampled"]["illegal"]
     assert before >= 0.8, before  # the warm start alone leaves most games ending in an illegal move
-    assert after <= 0.75 * before, (before, after)
+    assert after <= 0.5 * before, (before, after)
     assert (tmp_path / "run" / "rl" / "config.json").exists() and (tmp_path / "run" / "results.md").exists()

@@ -76,6 +76,9 @@ class TicTacToeLMConfig:
     sb3_n_steps: int = 32
     sb3_batch_size: int = 128
     sb3_n_epochs: int = 4
+    sb3_gamma: float = 1.0
+    """sb3-ppo's discount: 1 scores each move by the game's outcome; below 1 a move's own legality weighs more
+    than the later turns, which an early policy still loses (an illegal move ends the game at -1 at once)"""
     opponent: Literal["random", "minimax"] = "random"
     opponent_epsilon: float = 0.0
     eval_games: int = 400
@@ -287,7 +290,7 @@ def _sb3_ppo(start_from: str | None, config: TicTacToeLMConfig, train_kwargs: di
         n_steps=config.sb3_n_steps,
         batch_size=config.sb3_batch_size,
         n_epochs=config.sb3_n_epochs,
-        gamma=1.0,
+        gamma=config.sb3_gamma,
         ent_coef=0.0,
         policy_kwargs={"model_name_or_path": start_from, "lora": lora},
         tensorboard_log=str(output / "tensorboard"),
